@@ -1,0 +1,492 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+import {
+  decodeMessage,
+  encodeMessage,
+  InboxAction,
+  WireStatus,
+  type WireMessage,
+} from './codec.js';
+import {
+  MqttConnection,
+  PublishOutcome,
+  type ConnectionStatus,
+} from './connection.js';
+import {
+  ConnectionClosedError,
+  InvalidInputError,
+  NoWorkerError,
+  TaskTimeoutError,
+  WorkerLostError,
+} from './errors.js';
+import { ThrottledWarning, type AetherLogger } from './logger.js';
+import {
+  DEFAULT_CONTEXT,
+  DEFAULT_UNION,
+  type AetherClientOptions,
+} from './options.js';
+import { getAddressKey, parsePattern } from './pattern.js';
+import {
+  PendingCall,
+  type CallObserver,
+  type CallOptions,
+} from './pending-call.js';
+import { RecentMap } from './recent-map.js';
+import {
+  assertTopicLevel,
+  getInboxFilter,
+  getInboxTopic,
+  getLastLevel,
+  getOfflineFilter,
+  getOfflineTopic,
+  getTaskFilter,
+  getTaskTopic,
+  parseTaskTopic,
+  TaskAction,
+  type TaskAddress,
+} from './topics.js';
+
+const RECENT_EVENTS = 1024;
+const RECENT_CANCELS = 1024;
+// How often a call that waits for a worker sends its task again.
+const WAIT_RESEND_MS = 500;
+
+/**
+ * The caller side, framework-free: sends tasks, follows each to its one
+ * completion or a typed error within its bounds, and cancels what its
+ * caller no longer wants.
+ */
+export class TaskCaller {
+  readonly host = hostname();
+  readonly union: string;
+  readonly connection: MqttConnection;
+
+  private readonly defaultContext: string;
+  private readonly pending = new Map<string, PendingCall>();
+  private readonly taskTopics = new Map<string, Promise<void>>();
+  private readonly events = new RecentMap<Set<string>>(RECENT_EVENTS);
+  private readonly cancelled = new RecentMap<true>(RECENT_CANCELS);
+  private readonly badInput: ThrottledWarning;
+  private readonly tidPrefix = randomBytes(3).toString('hex');
+  private tidCounter = 0;
+  private connecting?: Promise<void>;
+  private isClosed = false;
+
+  constructor(
+    private readonly options: AetherClientOptions,
+    private readonly logger: AetherLogger,
+    onStatus: (status: ConnectionStatus) => void,
+  ) {
+    this.union = assertTopicLevel(options.union ?? DEFAULT_UNION, 'union');
+    this.defaultContext = assertTopicLevel(
+      options.context ?? DEFAULT_CONTEXT,
+      'context',
+    );
+    this.badInput = new ThrottledWarning(logger);
+    this.connection = new MqttConnection(options, 'caller', logger, {
+      onMessage: (topic, payload) => this.handleMessage(topic, payload),
+      onStatus,
+      onConnect: (isFirst) => isFirst || this.resumeAll(),
+    });
+  }
+
+  get clientId(): string {
+    return this.connection.clientId;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Connects once; later calls share the same promise. */
+  connect(): Promise<void> {
+    this.connecting ??= this.openConnection().catch((error: unknown) => {
+      this.connecting = undefined;
+      throw error;
+    });
+    return this.connecting;
+  }
+
+  private async openConnection(): Promise<void> {
+    const will = encodeMessage({
+      host: this.host,
+      client: this.clientId,
+      action: InboxAction.Offline,
+      status: WireStatus.Disconnected,
+      progress: 100,
+      data: {},
+    });
+    await this.connection.connect({
+      topic: getOfflineTopic(this.union, this.clientId),
+      payload: will,
+    });
+
+    const filters = [
+      getInboxFilter(this.union, this.clientId),
+      getOfflineFilter(this.union),
+    ];
+    await this.connection.subscribe(filters, this.qos);
+  }
+
+  private get qos(): 0 | 1 {
+    return this.options.qos ?? 1;
+  }
+
+  resolveAddress(pattern: unknown): TaskAddress {
+    return parsePattern(pattern, this.union, this.defaultContext);
+  }
+
+  /**
+   * Sends one task and reports its events to `observer`. Returns the
+   * teardown: called before the end, it cancels the task at its worker.
+   */
+  call(
+    address: TaskAddress,
+    input: unknown,
+    overrides: Partial<CallOptions>,
+    observer: CallObserver,
+  ): () => void {
+    const tid = this.createTid();
+    const payload = this.encodePerform(tid, input, false);
+    const topic = getTaskTopic(address, tid, TaskAction.Perform);
+    this.connection.assertFits(topic, payload);
+
+    const call = new PendingCall(
+      tid,
+      topic,
+      payload,
+      this.resolveCallOptions(overrides),
+      observer,
+      (error) => this.retryOrFail(call, error),
+    );
+    this.pending.set(tid, call);
+    this.listenOnTaskTopics(address).then(
+      () => this.publishPerform(call),
+      (error: unknown) => this.finish(call, error as Error),
+    );
+
+    return () => this.abandon(call);
+  }
+
+  /** Publishes a task for event handlers; nobody answers it. */
+  async emit(address: TaskAddress, input: unknown): Promise<void> {
+    const tid = this.createTid();
+    const payload = this.encodePerform(tid, input, true);
+    const topic = getTaskTopic(address, tid, TaskAction.Perform);
+    this.connection.assertFits(topic, payload);
+
+    // Claim-mode workers offer to take events too; remember whom we gave
+    // each event to, so that one worker of each group runs it.
+    this.events.set(tid, new Set());
+    await this.connection.publish(topic, payload, { qos: this.qos });
+  }
+
+  private createTid(): string {
+    this.tidCounter += 1;
+    return this.tidPrefix + this.tidCounter.toString(36);
+  }
+
+  private encodePerform(tid: string, input: unknown, isEvent: boolean) {
+    const message: WireMessage = {
+      host: this.host,
+      client: this.clientId,
+      action: TaskAction.Perform,
+      status: WireStatus.Initialized,
+      progress: 0,
+      data: input === undefined ? {} : input,
+      reply: getInboxTopic(this.union, this.clientId, tid),
+    };
+    if (isEvent) {
+      message.event = true;
+    }
+
+    try {
+      return encodeMessage(message);
+    } catch (error) {
+      throw new InvalidInputError((error as Error).message);
+    }
+  }
+
+  private resolveCallOptions(overrides: Partial<CallOptions>): CallOptions {
+    const options = this.options;
+    return {
+      timeout: overrides.timeout ?? options.timeout ?? 30_000,
+      receiptTimeout: options.receiptTimeout ?? 5000,
+      waitForWorker: overrides.waitForWorker ?? options.waitForWorker ?? 0,
+      retries: overrides.retries ?? options.retries ?? 0,
+      retryDelay: options.retryDelay ?? 200,
+    };
+  }
+
+  /**
+   * Python workers answer on the tid topics. One subscription per address,
+   * made before its first task is sent, catches them all.
+   */
+  private listenOnTaskTopics(address: TaskAddress): Promise<void> {
+    const key = getAddressKey(address);
+    let subscribed = this.taskTopics.get(key);
+    if (!subscribed) {
+      const filters = [
+        getTaskFilter(address, TaskAction.Status),
+        getTaskFilter(address, TaskAction.Complete),
+      ];
+      subscribed = this.connection.subscribe(filters, this.qos).then(() => {});
+      this.taskTopics.set(key, subscribed);
+    }
+
+    return subscribed;
+  }
+
+  private publishPerform(call: PendingCall, topic = call.topic): void {
+    if (call.isDone) {
+      return;
+    }
+
+    const options = {
+      qos: this.qos,
+      properties: this.getPublishProperties(call.tid),
+    };
+    this.connection.publish(topic, call.payload, options).then(
+      (outcome) => {
+        if (outcome === PublishOutcome.NoSubscribers) {
+          this.retryOrFail(call, new NoWorkerError(call.tid, NO_SUBSCRIBER));
+        }
+      },
+      (error: unknown) => this.finish(call, error as Error),
+    );
+  }
+
+  private getPublishProperties(tid: string) {
+    if (this.connection.protocolVersion !== 5) {
+      return undefined;
+    }
+
+    return { responseTopic: getInboxTopic(this.union, this.clientId, tid) };
+  }
+
+  private handleMessage(topic: string, payload: Buffer): void {
+    const decoded = decodeMessage(payload);
+    if (!decoded.ok) {
+      this.badInput.warn(
+        `Dropped a malformed reply on ${topic}: ${decoded.reason}.`,
+      );
+      return;
+    }
+
+    const message = decoded.message;
+    if (topic.startsWith(`${this.union}/inbox/`)) {
+      this.handleInbox(getLastLevel(topic), message);
+    } else if (topic.startsWith(`${this.union}/system/offline/`)) {
+      this.handleOffline(getLastLevel(topic));
+    } else {
+      this.handleTaskTopic(topic, message);
+    }
+  }
+
+  private handleInbox(tid: string, message: WireMessage): void {
+    const call = this.pending.get(tid);
+    if (message.action === InboxAction.Offer) {
+      this.handleOffer(tid, call, message);
+      return;
+    }
+
+    if (!call) {
+      this.cancelStray(tid, message);
+      return;
+    }
+
+    this.handleReply(call, message);
+  }
+
+  private handleTaskTopic(topic: string, message: WireMessage): void {
+    const parsed = parseTaskTopic(topic);
+    const call = parsed && this.pending.get(parsed.tid);
+    if (call) {
+      this.handleReply(call, message);
+    }
+  }
+
+  private handleReply(call: PendingCall, message: WireMessage): void {
+    if (!this.isFromAssignedWorker(call, message)) {
+      return;
+    }
+
+    if (message.action === TaskAction.Status) {
+      call.next({
+        type: 'status',
+        tid: call.tid,
+        progress: message.progress,
+        data: message.data,
+      });
+      return;
+    }
+
+    if (message.action === TaskAction.Complete) {
+      call.next({
+        type: 'complete',
+        tid: call.tid,
+        success: message.status === WireStatus.Succeed,
+        data: message.data,
+      });
+      this.finish(call);
+    }
+  }
+
+  /**
+   * The first worker to answer owns the task. Another worker of its group
+   * answering too (a task sent again) is told to stop; a worker of another
+   * group did its own copy of the task, which is not this call's concern.
+   */
+  private isFromAssignedWorker(call: PendingCall, message: WireMessage) {
+    const group = message.group ?? '';
+    if (call.workerId === undefined) {
+      call.bindWorker(message.client, group);
+      return true;
+    }
+
+    if (call.workerId === message.client) {
+      return true;
+    }
+
+    if (call.group === group && message.action === TaskAction.Status) {
+      this.sendControl(message.client, call.tid, InboxAction.Cancel);
+    }
+
+    return false;
+  }
+
+  /** Claim mode: the first offer of each group gets the task. */
+  private handleOffer(
+    tid: string,
+    call: PendingCall | undefined,
+    message: WireMessage,
+  ): void {
+    const group = message.group ?? '';
+    const assigned = call ? call.assignedGroups : this.events.get(tid);
+    if (!assigned || assigned.has(group)) {
+      return;
+    }
+
+    assigned.add(group);
+    if (call && call.workerId === undefined) {
+      call.bindWorker(message.client, group);
+    }
+
+    this.sendControl(message.client, tid, InboxAction.Assign);
+  }
+
+  /** A status for a call nobody waits for: its worker should stop. */
+  private cancelStray(tid: string, message: WireMessage): void {
+    const isStatus = message.action === TaskAction.Status;
+    if (!isStatus || this.cancelled.has(tid)) {
+      return;
+    }
+
+    this.cancelled.set(tid, true);
+    this.sendControl(message.client, tid, InboxAction.Cancel);
+  }
+
+  private handleOffline(clientId: string): void {
+    for (const call of this.pending.values()) {
+      if (call.workerId === clientId) {
+        this.logger.warn(`Worker ${clientId} went offline during ${call.tid}`);
+        this.retryOrFail(call, new WorkerLostError(call.tid, clientId));
+      }
+    }
+  }
+
+  private sendControl(workerId: string, tid: string, action: InboxAction) {
+    try {
+      assertTopicLevel(workerId, 'worker id');
+    } catch {
+      return;
+    }
+
+    const payload = encodeMessage({
+      host: this.host,
+      client: this.clientId,
+      action,
+      status:
+        action === InboxAction.Cancel
+          ? WireStatus.Cancelled
+          : WireStatus.Assigned,
+      progress: 0,
+      data: {},
+    });
+    const topic = getInboxTopic(this.union, workerId, tid);
+    this.connection
+      .publish(topic, payload, { qos: this.qos })
+      .catch((error: unknown) =>
+        this.logger.error(`Could not send ${action} for ${tid}`, error),
+      );
+  }
+
+  /**
+   * No worker took the task, or its worker was lost: send it again while
+   * the call may wait or retry, else end it with that error.
+   */
+  private retryOrFail(call: PendingCall, error: Error): void {
+    if (call.isDone) {
+      return;
+    }
+
+    const delay = call.nextResendDelay(error, WAIT_RESEND_MS);
+    if (delay === undefined) {
+      this.finish(call, error);
+      return;
+    }
+
+    this.logger.debug?.(`Sending ${call.tid} again in ${delay} ms`);
+    call.resendAfter(delay, () => this.publishPerform(call));
+  }
+
+  /** After a reconnect, each call asks again: the broker may have lost it. */
+  private resumeAll(): void {
+    for (const call of this.pending.values()) {
+      const inbox = call.workerId
+        ? getInboxTopic(this.union, call.workerId, call.tid)
+        : call.topic;
+      this.publishPerform(call, inbox);
+    }
+  }
+
+  private abandon(call: PendingCall): void {
+    if (call.isDone) {
+      return;
+    }
+
+    this.finish(call);
+    if (call.workerId) {
+      this.sendControl(call.workerId, call.tid, InboxAction.Cancel);
+    }
+  }
+
+  private finish(call: PendingCall, error?: Error): void {
+    if (call.isDone) {
+      return;
+    }
+
+    this.pending.delete(call.tid);
+    call.end(error);
+    if (error instanceof TaskTimeoutError && call.workerId) {
+      this.sendControl(call.workerId, call.tid, InboxAction.Cancel);
+    }
+  }
+
+  /** Ends every call in flight with ConnectionClosedError, then closes. */
+  async close(): Promise<void> {
+    if (this.isClosed) {
+      return;
+    }
+
+    this.isClosed = true;
+    for (const call of [...this.pending.values()]) {
+      this.finish(call, new ConnectionClosedError(call.tid));
+    }
+
+    await this.connection.close();
+  }
+}
+
+const NO_SUBSCRIBER = 'the broker says nobody subscribes to its topic';

@@ -1,0 +1,379 @@
+import { randomBytes } from 'node:crypto';
+import mqtt from 'mqtt';
+import type {
+  IClientOptions,
+  IClientPublishOptions,
+  IPublishPacket,
+  MqttClient,
+  Packet,
+} from 'mqtt';
+
+import { describeError } from './codec.js';
+import {
+  ConnectionRefusedError,
+  NotAuthorizedError,
+  PayloadTooLargeError,
+} from './errors.js';
+import type { AetherLogger } from './logger.js';
+import { DEFAULT_URL, type AetherConnectionOptions } from './options.js';
+import { assertTopicLevel } from './topics.js';
+
+export enum ConnectionStatus {
+  Connected = 'connected',
+  Disconnected = 'disconnected',
+  Reconnecting = 'reconnecting',
+  Closed = 'closed',
+}
+
+/** What the broker said to one QoS 1 publish. */
+export const enum PublishOutcome {
+  Accepted = 'accepted',
+  NoSubscribers = 'no-subscribers',
+}
+
+export interface ConnectionHooks {
+  onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void;
+  onStatus(status: ConnectionStatus): void;
+  /** After every CONNACK, the first one included. */
+  onConnect(isFirst: boolean): void;
+}
+
+export interface Will {
+  topic: string;
+  payload: string;
+}
+
+// MQTT 5 reason codes (MQTT 5.0 spec, 2.4) and MQTT 3.1.1 return codes
+// (3.2.2.3) that mean "these credentials will never be let in".
+const REFUSAL_CODES = new Set([2, 4, 5, 133, 134, 135, 138, 140]);
+const UNSUPPORTED_PROTOCOL_CODES = new Set([1, 132]);
+const NO_MATCHING_SUBSCRIBERS = 0x10;
+const NOT_AUTHORIZED = 0x87;
+// Fixed header, topic length, packet id and room for properties.
+const PUBLISH_OVERHEAD = 64;
+
+/**
+ * One MQTT connection, framework-free: connects (falling back to 3.1.1
+ * once when MQTT 5 is refused and no version was asked for), sets
+ * TCP_NODELAY on every socket, reads what the broker's CONNACK tells, and
+ * turns PUBACK and SUBACK reason codes into typed errors or outcomes.
+ */
+export class MqttConnection {
+  readonly clientId: string;
+  readonly url: string;
+
+  /** From the MQTT 5 CONNACK, else the maxPacketSize option. */
+  maximumPacketSize?: number;
+  /** False when the MQTT 5 CONNACK says the broker has no `$share`. */
+  sharedSubscriptionAvailable = true;
+  protocolVersion: 4 | 5;
+
+  private client?: MqttClient;
+  private status = ConnectionStatus.Disconnected;
+  private hasConnected = false;
+  private isClosing = false;
+  private lastError?: string;
+  private readonly noSubscriberIds = new Set<number>();
+
+  constructor(
+    private readonly options: AetherConnectionOptions,
+    role: string,
+    private readonly logger: AetherLogger,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.url = options.url ?? process.env.MQTT_URL ?? DEFAULT_URL;
+    this.clientId = assertTopicLevel(
+      options.clientId ?? `${role}-${randomBytes(4).toString('hex')}`,
+      'clientId',
+    );
+    this.protocolVersion = options.protocolVersion ?? 5;
+    this.maximumPacketSize = options.maxPacketSize;
+  }
+
+  get isConnected(): boolean {
+    return this.status === ConnectionStatus.Connected;
+  }
+
+  unwrap(): MqttClient | undefined {
+    return this.client;
+  }
+
+  /** Resolves on the first CONNACK; rejects on a refusal or no answer. */
+  connect(will: Will): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const connectTimeout = this.options.connectTimeout ?? 30_000;
+      const timer = setTimeout(() => {
+        const why =
+          `no answer within ${connectTimeout} ms` +
+          (this.lastError ? ` (last error: ${this.lastError})` : '');
+        fail(new ConnectionRefusedError(this.url, why));
+      }, connectTimeout);
+
+      const settle = () => clearTimeout(timer);
+      const fail = (error: Error) => {
+        settle();
+        this.client?.end(true);
+        this.setStatus(ConnectionStatus.Closed);
+        reject(error);
+      };
+
+      this.start(will, () => (settle(), resolve()), fail);
+    });
+  }
+
+  private start(
+    will: Will,
+    onFirstConnect: () => void,
+    onRefused: (error: Error) => void,
+  ): void {
+    const client = mqtt.connect(this.url, this.createClientOptions(will));
+    this.client = client;
+
+    client.on('packetreceive', (packet) => this.watchPuback(packet));
+    client.on('message', (topic, payload, packet) =>
+      this.hooks.onMessage(topic, payload, packet),
+    );
+
+    client.on('connect', (connack) => {
+      this.lastError = undefined;
+      this.setNoDelay(client);
+      this.readConnack(connack.properties);
+      this.setStatus(ConnectionStatus.Connected);
+
+      const isFirst = !this.hasConnected;
+      this.hasConnected = true;
+      this.hooks.onConnect(isFirst);
+      if (isFirst) {
+        onFirstConnect();
+      }
+    });
+
+    client.on('error', (error: Error & { code?: unknown }) => {
+      const code = typeof error.code === 'number' ? error.code : undefined;
+      if (this.canFallBack(code)) {
+        this.logger.warn(
+          `The broker at ${this.url} refused MQTT 5; retrying with 3.1.1.`,
+        );
+        client.removeAllListeners();
+        client.end(true);
+        this.protocolVersion = 4;
+        this.start(will, onFirstConnect, onRefused);
+        return;
+      }
+
+      if (code !== undefined && REFUSAL_CODES.has(code)) {
+        const refusal = new ConnectionRefusedError(this.url, error.message);
+        this.logger.error(refusal.message);
+        onRefused(refusal);
+        return;
+      }
+
+      this.noteError(error);
+    });
+
+    client.on('reconnect', () => this.setStatus(ConnectionStatus.Reconnecting));
+    client.on('offline', () => this.setStatus(ConnectionStatus.Disconnected));
+    client.on('close', () => {
+      if (!this.isClosing && this.status === ConnectionStatus.Connected) {
+        this.setStatus(ConnectionStatus.Disconnected);
+      }
+    });
+  }
+
+  private createClientOptions(will: Will): IClientOptions {
+    const {
+      url: _url,
+      union: _union,
+      context: _context,
+      ...rest
+    } = this.options;
+    (void _url, _union, _context);
+
+    return {
+      reconnectPeriod: 1000,
+      ...rest,
+      protocolVersion: this.protocolVersion,
+      clientId: this.clientId,
+      clean: true,
+      will: {
+        topic: will.topic,
+        payload: Buffer.from(will.payload),
+        qos: 1,
+        retain: false,
+      },
+    };
+  }
+
+  /** Only when no version was asked for, and before any success. */
+  private canFallBack(code: number | undefined): boolean {
+    return (
+      code !== undefined &&
+      UNSUPPORTED_PROTOCOL_CODES.has(code) &&
+      this.options.protocolVersion === undefined &&
+      this.protocolVersion === 5 &&
+      !this.hasConnected
+    );
+  }
+
+  // MQTT.js never sets TCP_NODELAY: without it a QoS 1 round trip waits
+  // ~40 ms for Nagle twice (shared/BROKERS.md, "Latency").
+  private setNoDelay(client: MqttClient): void {
+    const socket = client.stream as { setNoDelay?: (on: boolean) => void };
+    socket.setNoDelay?.(true);
+  }
+
+  private readConnack(properties?: {
+    maximumPacketSize?: number;
+    sharedSubscriptionAvailable?: boolean;
+  }): void {
+    if (properties?.maximumPacketSize) {
+      this.maximumPacketSize = properties.maximumPacketSize;
+    }
+
+    if (properties?.sharedSubscriptionAvailable === false) {
+      this.sharedSubscriptionAvailable = false;
+    }
+  }
+
+  // MQTT.js reports PUBACK 0x10 as plain success; the packet itself is only
+  // seen here, just before the publish callback runs for the same id.
+  private watchPuback(packet: Packet): void {
+    if (
+      packet.cmd === 'puback' &&
+      packet.reasonCode === NO_MATCHING_SUBSCRIBERS &&
+      packet.messageId !== undefined
+    ) {
+      this.noSubscriberIds.add(packet.messageId);
+    }
+  }
+
+  private noteError(error: Error): void {
+    const message = describeError(error);
+    if (message !== this.lastError) {
+      this.logger.warn(`MQTT connection to ${this.url}: ${message}`);
+    }
+
+    this.lastError = message;
+  }
+
+  private setStatus(status: ConnectionStatus): void {
+    if (status === this.status) {
+      return;
+    }
+
+    this.status = status;
+    const log = status === ConnectionStatus.Connected ? 'log' : 'warn';
+    if (!this.isClosing) {
+      this.logger[log](`${this.clientId} ${status} (${this.url})`);
+    }
+
+    this.hooks.onStatus(status);
+  }
+
+  /** Throws PayloadTooLargeError when the broker would refuse the packet. */
+  assertFits(topic: string, payload: string): void {
+    const limit = this.maximumPacketSize;
+    if (limit === undefined) {
+      return;
+    }
+
+    const bytes =
+      Buffer.byteLength(payload) + Buffer.byteLength(topic) + PUBLISH_OVERHEAD;
+    if (bytes > limit) {
+      throw new PayloadTooLargeError(bytes, limit);
+    }
+  }
+
+  /**
+   * Publishes and resolves with what the broker said. A PUBACK over 0x80
+   * rejects; 0x87 as NotAuthorizedError. QoS 0 resolves once written.
+   */
+  publish(
+    topic: string,
+    payload: string,
+    options: IClientPublishOptions,
+  ): Promise<PublishOutcome> {
+    return new Promise((resolve, reject) => {
+      const client = this.client;
+      if (!client) {
+        reject(new Error('publish() before connect()'));
+        return;
+      }
+
+      client.publish(topic, payload, options, (error, packet) => {
+        if (error) {
+          reject(this.toPublishError(error, topic));
+          return;
+        }
+
+        const id = packet?.messageId;
+        if (id !== undefined && this.noSubscriberIds.delete(id)) {
+          resolve(PublishOutcome.NoSubscribers);
+          return;
+        }
+
+        resolve(PublishOutcome.Accepted);
+      });
+    });
+  }
+
+  private toPublishError(error: Error, topic: string): Error {
+    const code = (error as { code?: unknown }).code;
+    if (code === NOT_AUTHORIZED) {
+      return new NotAuthorizedError('publish', topic);
+    }
+
+    return error;
+  }
+
+  /** Resolves with the SUBACK codes, one per filter, in order. */
+  subscribe(filters: string[], qos: 0 | 1): Promise<number[]> {
+    return new Promise((resolve, reject) => {
+      const client = this.client;
+      if (!client) {
+        reject(new Error('subscribe() before connect()'));
+        return;
+      }
+
+      client.subscribe(filters, { qos }, (error, _granted, suback) => {
+        // On a refusal MQTT.js still hands over the SUBACK with its codes.
+        const codes = (suback as { granted?: number[] } | undefined)?.granted;
+        if (codes?.length === filters.length) {
+          resolve(codes);
+          return;
+        }
+
+        reject(error ?? new Error(`No SUBACK for ${filters.join(', ')}`));
+      });
+    });
+  }
+
+  unsubscribe(filters: string[]): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.client || filters.length === 0) {
+        resolve();
+        return;
+      }
+
+      this.client.unsubscribe(filters, () => resolve());
+    });
+  }
+
+  /** Ends the connection; safe to call twice. */
+  async close(): Promise<void> {
+    if (this.isClosing) {
+      return;
+    }
+
+    this.isClosing = true;
+    const client = this.client;
+    if (client) {
+      await new Promise<void>((resolve) =>
+        client.end(false, {}, () => resolve()),
+      );
+    }
+
+    this.setStatus(ConnectionStatus.Closed);
+    this.logger.log(`${this.clientId} closed`);
+  }
+}

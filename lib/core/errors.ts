@@ -1,0 +1,192 @@
+/**
+ * Every error this transport raises, each with a stable code. The table in
+ * docs/errors.md lists them with what to do; keep the two in step.
+ */
+
+export enum AetherErrorCode {
+  InvalidName = 'AETHER_INVALID_NAME',
+  InvalidPattern = 'AETHER_INVALID_PATTERN',
+  InvalidInput = 'AETHER_INVALID_INPUT',
+  InvalidOptions = 'AETHER_INVALID_OPTIONS',
+  Timeout = 'AETHER_TIMEOUT',
+  NoWorker = 'AETHER_NO_WORKER',
+  WorkerLost = 'AETHER_WORKER_LOST',
+  NotAuthorized = 'AETHER_NOT_AUTHORIZED',
+  PayloadTooLarge = 'AETHER_PAYLOAD_TOO_LARGE',
+  ConnectionClosed = 'AETHER_CONNECTION_CLOSED',
+  ConnectionRefused = 'AETHER_CONNECTION_REFUSED',
+}
+
+/** Codes a worker puts in the data of a `failed` completion. */
+export enum AetherFailureCode {
+  Cancelled = 'AETHER_CANCELLED',
+  Shutdown = 'AETHER_SHUTDOWN',
+  MalformedTask = 'AETHER_MALFORMED_TASK',
+  HandlerFailed = 'AETHER_HANDLER_FAILED',
+}
+
+export class AetherError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidNameError extends AetherError {
+  constructor(what: string, name: string, why: string) {
+    super(
+      AetherErrorCode.InvalidName,
+      `The ${what} "${name}" cannot be used because ${why}. ` +
+        `Each name is one MQTT topic level: use letters, digits, "-", "_" ` +
+        `or ".".`,
+    );
+  }
+}
+
+export class InvalidPatternError extends AetherError {
+  constructor(pattern: unknown) {
+    super(
+      AetherErrorCode.InvalidPattern,
+      `The pattern ${describe(pattern)} is not a task. Write it as ` +
+        `'job/task' or as { job, task, context? }.`,
+    );
+  }
+}
+
+export class InvalidInputError extends AetherError {
+  constructor(why: string) {
+    super(
+      AetherErrorCode.InvalidInput,
+      `The task input cannot be sent: ${why}. Pass a value that ` +
+        `JSON.stringify can encode (no cycles, no BigInt).`,
+    );
+  }
+}
+
+export class InvalidOptionsError extends AetherError {
+  constructor(option: string, why: string) {
+    super(
+      AetherErrorCode.InvalidOptions,
+      `The option "${option}" is wrong: ${why}.`,
+    );
+  }
+}
+
+export class TaskTimeoutError extends AetherError {
+  constructor(tid: string, timeoutMs: number) {
+    super(
+      AetherErrorCode.Timeout,
+      `Task ${tid} did not complete within ${timeoutMs} ms. Raise the ` +
+        `timeout (client option or AetherRecord) if the work is slow, or ` +
+        `check the worker's logs.`,
+    );
+  }
+}
+
+export class NoWorkerError extends AetherError {
+  constructor(tid: string, why: string) {
+    super(
+      AetherErrorCode.NoWorker,
+      `No worker took task ${tid}: ${why}. Start a worker for this job ` +
+        `and task, or ask the call to wait for one ` +
+        `(AetherRecord option waitForWorker).`,
+    );
+  }
+}
+
+export class WorkerLostError extends AetherError {
+  constructor(tid: string, workerId: string) {
+    super(
+      AetherErrorCode.WorkerLost,
+      `Worker ${workerId} went offline while performing task ${tid}. ` +
+        `The task may be retried (AetherRecord option retries) if it is ` +
+        `safe to run again.`,
+    );
+  }
+}
+
+export class NotAuthorizedError extends AetherError {
+  constructor(what: string, topic: string) {
+    super(
+      AetherErrorCode.NotAuthorized,
+      `The broker refused to let this client ${what} on "${topic}". ` +
+        `Grant the right in the broker's ACL (see docs/access-rights.md).`,
+    );
+  }
+}
+
+export class PayloadTooLargeError extends AetherError {
+  constructor(bytes: number, limit: number) {
+    super(
+      AetherErrorCode.PayloadTooLarge,
+      `The message is ${bytes} bytes but the broker accepts at most ` +
+        `${limit}. Send a reference to the data (a path or URL) instead, ` +
+        `or raise the broker's max_packet_size.`,
+    );
+  }
+}
+
+export class ConnectionClosedError extends AetherError {
+  constructor(tid: string) {
+    super(
+      AetherErrorCode.ConnectionClosed,
+      `Task ${tid} was still in flight when its client was closed. ` +
+        `Close clients only after their tasks end.`,
+    );
+  }
+}
+
+export class ConnectionRefusedError extends AetherError {
+  constructor(url: string, why: string) {
+    super(
+      AetherErrorCode.ConnectionRefused,
+      `The broker at ${url} refused the connection: ${why}. Check the ` +
+        `username, password or certificate in the options; this client ` +
+        `will not retry a refusal.`,
+    );
+  }
+}
+
+function describe(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** What a `failed` completion carries: always a message, a code if known. */
+export interface FailureData {
+  message: string;
+  code?: string;
+  [field: string]: unknown;
+}
+
+/**
+ * Turns whatever a handler threw (or a Nest exception filter produced) into
+ * the data of a `failed` completion, keeping the code where one exists.
+ */
+export function describeFailure(
+  error: unknown,
+  fallbackCode: string,
+): FailureData {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      message: error.message,
+      code: typeof code === 'string' ? code : fallbackCode,
+    };
+  }
+
+  if (typeof error === 'object' && error !== null) {
+    const fields = error as Record<string, unknown>;
+    const message =
+      typeof fields.message === 'string' ? fields.message : describe(error);
+    return { ...fields, message };
+  }
+
+  return { message: String(error), code: fallbackCode };
+}

@@ -1,0 +1,127 @@
+import { InvalidNameError } from './errors.js';
+
+/**
+ * The topic layout of the AetherMagic wire protocol, plus the few topics
+ * this transport adds (an inbox per client and a will per worker). Every
+ * topic starts with the union, so a broker ACL can keep projects apart by
+ * their first level.
+ *
+ *   <union>/<job>/<task>/<context>/<tid>/<action>   AetherMagic task topics
+ *   <union>/inbox/<clientId>/<tid>                  replies and control
+ *   <union>/system/online/<host>/<clientId>/online  AetherMagic presence
+ *   <union>/system/offline/<clientId>               a worker's will
+ */
+
+/** The actions of the task topics, as AetherMagic names them. */
+export const enum TaskAction {
+  Perform = 'perform',
+  Status = 'status',
+  Complete = 'complete',
+  Idle = 'idle',
+}
+
+/** Where one task lives: the first four levels of its topics. */
+export interface TaskAddress {
+  union: string;
+  job: string;
+  task: string;
+  context: string;
+}
+
+/** A task address with the id of one task, as parsed from a topic. */
+export interface TaskTopic extends TaskAddress {
+  tid: string;
+  action: string;
+}
+
+/** The group name AetherMagic for Python gives every worker of a job. */
+export function getDefaultGroup(union: string, job: string): string {
+  return `${union}_${job}_workgroup`;
+}
+
+/**
+ * Throws when a name given to the API cannot stand as one topic level.
+ * AetherMagic never escapes names, so a `/` would shift every level after
+ * it and a wildcard would subscribe to more than was meant.
+ */
+export function assertTopicLevel(name: unknown, what: string): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new InvalidNameError(what, String(name), 'it is empty');
+  }
+
+  if (/[/+#\u0000]/.test(name)) {
+    throw new InvalidNameError(what, name, 'it holds "/", "+", "#" or NUL');
+  }
+
+  return name;
+}
+
+export function assertTaskAddress(address: TaskAddress): TaskAddress {
+  assertTopicLevel(address.union, 'union');
+  assertTopicLevel(address.job, 'job');
+  assertTopicLevel(address.task, 'task');
+  assertTopicLevel(address.context, 'context');
+  return address;
+}
+
+function getTaskPrefix(address: TaskAddress): string {
+  const { union, job, task, context } = address;
+  return `${union}/${job}/${task}/${context}`;
+}
+
+export function getTaskTopic(
+  address: TaskAddress,
+  tid: string,
+  action: TaskAction,
+): string {
+  return `${getTaskPrefix(address)}/${tid}/${action}`;
+}
+
+/** The filter for every task of one address and action, any tid. */
+export function getTaskFilter(address: TaskAddress, action: TaskAction) {
+  return `${getTaskPrefix(address)}/+/${action}`;
+}
+
+export function getSharedFilter(group: string, filter: string): string {
+  return `$share/${group}/${filter}`;
+}
+
+export function getInboxTopic(union: string, clientId: string, tid: string) {
+  return `${union}/inbox/${clientId}/${tid}`;
+}
+
+export function getInboxFilter(union: string, clientId: string): string {
+  return `${union}/inbox/${clientId}/+`;
+}
+
+export function getOnlineTopic(union: string, host: string, id: string) {
+  return `${union}/system/online/${host}/${id}/online`;
+}
+
+export function getOfflineTopic(union: string, clientId: string): string {
+  return `${union}/system/offline/${clientId}`;
+}
+
+export function getOfflineFilter(union: string): string {
+  return `${union}/system/offline/+`;
+}
+
+/**
+ * Parses `<union>/<job>/<task>/<context>/<tid>/<action>`; returns
+ * undefined for any other shape, so that a stray publish on a task filter
+ * is dropped rather than misread.
+ */
+export function parseTaskTopic(topic: string): TaskTopic | undefined {
+  const levels = topic.split('/');
+  if (levels.length !== 6 || levels.some((level) => level.length === 0)) {
+    return undefined;
+  }
+
+  const [union, job, task, context, tid, action] = levels;
+  return { union, job, task, context, tid, action };
+}
+
+/** The last level of an inbox or offline topic: a tid or a client id. */
+export function getLastLevel(topic: string): string {
+  return topic.slice(topic.lastIndexOf('/') + 1);
+}

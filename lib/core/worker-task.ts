@@ -1,0 +1,220 @@
+import {
+  encodeMessage,
+  toWireProgress,
+  WireStatus,
+  type WireMessage,
+} from './codec.js';
+import { AetherFailureCode, type FailureData } from './errors.js';
+import { getTaskTopic, TaskAction, type TaskAddress } from './topics.js';
+
+const UNENCODABLE =
+  'The handler returned a value JSON.stringify cannot encode ' +
+  '(a cycle or a BigInt). Return plain data.';
+
+/** Where a worker sends a task's status and completion. */
+export interface ReplyTarget {
+  /** Topic of status messages: the caller's inbox or the tid topic. */
+  statusTopic: string;
+  completeTopic: string;
+}
+
+/** What a task needs from the worker that runs it. */
+export interface TaskOwner {
+  readonly host: string;
+  readonly clientId: string;
+  readonly receiptDelay: number;
+  send(topic: string, payload: string): void;
+  /** Checks the size; returns a failure to report instead, or null. */
+  findSizeProblem(topic: string, payload: string): FailureData | null;
+  onTaskEnd(task: WorkerTask): void;
+}
+
+export const enum TaskPhase {
+  Queued = 'queued',
+  Running = 'running',
+  Done = 'done',
+}
+
+/**
+ * One task at one worker: its replies, in order, and its end. Everything a
+ * handler does after the end (a late status, a second result) is ignored,
+ * so a caller never sees two completions for one task.
+ */
+export class WorkerTask {
+  phase = TaskPhase.Queued;
+  readonly controller = new AbortController();
+  /** The last value the handler produced: the output so far. */
+  output?: unknown;
+  /** The topic and payload of the completion, once sent. */
+  completion?: [string, string];
+
+  private receiptTimer?: NodeJS.Timeout;
+  private hasReplied = false;
+  private lastStatus?: string;
+
+  constructor(
+    private readonly owner: TaskOwner,
+    readonly tid: string,
+    readonly address: TaskAddress,
+    readonly request: WireMessage,
+    readonly group: string,
+    readonly isEvent: boolean,
+    private readonly target: ReplyTarget,
+  ) {}
+
+  get input(): unknown {
+    return this.request.data;
+  }
+
+  get workerId(): string {
+    return this.owner.clientId;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The receipt waits a little: a fast task needs only its completion. */
+  scheduleReceipt(): void {
+    if (this.isEvent) {
+      return;
+    }
+
+    this.receiptTimer = setTimeout(
+      () => this.sendReceipt(),
+      this.owner.receiptDelay,
+    );
+  }
+
+  /** Streams progress (clamped to 0-100, integer) and partial data. */
+  status(progress: number, data: unknown = {}): void {
+    if (this.phase === TaskPhase.Done || this.isEvent) {
+      return;
+    }
+
+    this.sendReceipt();
+    this.sendStatus(toWireProgress(progress), data);
+  }
+
+  succeed(output: unknown): void {
+    this.complete(true, output === undefined ? {} : output);
+  }
+
+  fail(error: unknown): void {
+    this.complete(false, error);
+  }
+
+  /** Ends the task as failed with a transport reason, and aborts it. */
+  abort(code: AetherFailureCode, message: string): void {
+    if (this.phase === TaskPhase.Done) {
+      return;
+    }
+
+    this.controller.abort(new Error(message));
+    this.fail({ code, message });
+  }
+
+  /** Tells a caller that asks again (after a reconnect) where it stands. */
+  resendStatus(): void {
+    if (this.phase === TaskPhase.Done || this.isEvent) {
+      return;
+    }
+
+    if (this.lastStatus) {
+      this.owner.send(this.target.statusTopic, this.lastStatus);
+      return;
+    }
+
+    this.hasReplied = false;
+    this.sendReceipt();
+  }
+
+  private sendReceipt(): void {
+    clearTimeout(this.receiptTimer);
+    if (this.hasReplied || this.phase === TaskPhase.Done) {
+      return;
+    }
+
+    this.sendStatus(0, {});
+  }
+
+  private sendStatus(progress: number, data: unknown): void {
+    this.hasReplied = true;
+    const payload = this.encode(TaskAction.Status, WireStatus.Progress, {
+      progress,
+      data,
+    });
+    this.lastStatus = payload;
+    this.owner.send(this.target.statusTopic, payload);
+  }
+
+  private complete(success: boolean, data: unknown): void {
+    if (this.phase === TaskPhase.Done) {
+      return;
+    }
+
+    clearTimeout(this.receiptTimer);
+    this.phase = TaskPhase.Done;
+    if (!this.isEvent) {
+      this.sendCompletion(success, data);
+    }
+
+    this.owner.onTaskEnd(this);
+  }
+
+  private sendCompletion(success: boolean, data: unknown): void {
+    const status = success ? WireStatus.Succeed : WireStatus.Failed;
+    const topic = this.target.completeTopic;
+    let payload = this.encodeCompletion(status, data);
+
+    const problem = payload
+      ? this.owner.findSizeProblem(topic, payload)
+      : { code: AetherFailureCode.HandlerFailed, message: UNENCODABLE };
+    if (problem || !payload) {
+      payload = this.encodeCompletion(WireStatus.Failed, problem) as string;
+    }
+
+    this.completion = [topic, payload];
+    this.owner.send(topic, payload);
+  }
+
+  private encodeCompletion(status: WireStatus, data: unknown) {
+    try {
+      return this.encode(TaskAction.Complete, status, { progress: 100, data });
+    } catch {
+      return undefined;
+    }
+  }
+
+  private encode(
+    action: TaskAction,
+    status: WireStatus,
+    fields: { progress: number; data: unknown },
+  ): string {
+    return encodeMessage({
+      host: this.owner.host,
+      client: this.owner.clientId,
+      action,
+      status,
+      progress: fields.progress,
+      data: fields.data,
+      group: this.group,
+    });
+  }
+}
+
+/** Nest callers name their inbox; Python callers read the tid topics. */
+export function getReplyTarget(
+  address: TaskAddress,
+  tid: string,
+  inbox: string | undefined,
+): ReplyTarget {
+  if (inbox) {
+    return { statusTopic: inbox, completeTopic: inbox };
+  }
+
+  return {
+    statusTopic: getTaskTopic(address, tid, TaskAction.Status),
+    completeTopic: getTaskTopic(address, tid, TaskAction.Complete),
+  };
+}

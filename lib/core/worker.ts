@@ -1,0 +1,529 @@
+import { hostname } from 'node:os';
+import type { IPublishPacket } from 'mqtt';
+
+import {
+  decodeMessage,
+  encodeMessage,
+  InboxAction,
+  WireStatus,
+  type WireMessage,
+} from './codec.js';
+import { MqttConnection, type ConnectionStatus } from './connection.js';
+import {
+  AetherFailureCode,
+  describeFailure,
+  type FailureData,
+} from './errors.js';
+import { ThrottledWarning, type AetherLogger } from './logger.js';
+import {
+  DEFAULT_CONTEXT,
+  DEFAULT_UNION,
+  type AetherServerOptions,
+  type GroupMode,
+} from './options.js';
+import { getAddressKey } from './pattern.js';
+import { RecentMap } from './recent-map.js';
+import {
+  assertTopicLevel,
+  getInboxFilter,
+  getLastLevel,
+  getOfflineTopic,
+  getOnlineTopic,
+  getSharedFilter,
+  getTaskFilter,
+  getTaskTopic,
+  parseTaskTopic,
+  TaskAction,
+  type TaskAddress,
+} from './topics.js';
+import {
+  getReplyTarget,
+  TaskPhase,
+  WorkerTask,
+  type TaskOwner,
+} from './worker-task.js';
+
+/** One handler the worker serves. */
+export interface WorkerRoute {
+  address: TaskAddress;
+  group: string;
+  isEvent: boolean;
+  perform(task: WorkerTask): void;
+}
+
+const SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9e;
+const REFUSED = 0x80;
+const RECENT_COMPLETIONS = 256;
+const PENDING_OFFERS = 1024;
+// In ms: the longest a busy member holds back its offer.
+const OFFER_DELAY_CAP = 20;
+const OFFER_JITTER_MS = 4;
+
+/**
+ * The worker side, framework-free: subscribes each route as its group
+ * wants, takes each task once, queues past its concurrency, answers where
+ * the caller listens, and stops without leaving a caller waiting.
+ */
+export class TaskWorker implements TaskOwner {
+  readonly host = hostname();
+  readonly union: string;
+  readonly defaultContext: string;
+  readonly receiptDelay: number;
+  readonly connection: MqttConnection;
+
+  private readonly routes = new Map<string, WorkerRoute>();
+  private readonly modes = new Map<string, GroupMode>();
+  private readonly active = new Map<string, WorkerTask>();
+  private readonly queue: WorkerTask[] = [];
+  private readonly seen: RecentMap<true>;
+  private readonly completions = new RecentMap<[string, string]>(
+    RECENT_COMPLETIONS,
+  );
+  private readonly offers = new RecentMap<WorkerTask>(PENDING_OFFERS);
+  private readonly badInput: ThrottledWarning;
+  private running = 0;
+  private offering = 0;
+  private isClosing = false;
+  private drained?: () => void;
+
+  constructor(
+    private readonly options: AetherServerOptions,
+    private readonly logger: AetherLogger,
+    onStatus: (status: ConnectionStatus) => void,
+  ) {
+    this.union = assertTopicLevel(options.union ?? DEFAULT_UNION, 'union');
+    this.defaultContext = assertTopicLevel(
+      options.context ?? DEFAULT_CONTEXT,
+      'context',
+    );
+    this.receiptDelay = options.receiptDelay ?? 50;
+    this.seen = new RecentMap(options.dedupWindow ?? 10_000);
+    this.badInput = new ThrottledWarning(logger);
+    this.connection = new MqttConnection(options, 'worker', logger, {
+      onMessage: (topic, payload, packet) =>
+        this.handleMessage(topic, payload, packet),
+      onStatus,
+      onConnect: () => this.announce(),
+    });
+  }
+
+  get clientId(): string {
+    return this.connection.clientId;
+  }
+
+  get concurrency(): number {
+    return this.options.concurrency ?? 64;
+  }
+
+  addRoute(route: WorkerRoute): void {
+    const key = getAddressKey(route.address);
+    if (this.routes.has(key)) {
+      this.logger.warn(`Two handlers serve ${key}; the last one wins.`);
+    }
+
+    this.routes.set(key, route);
+  }
+
+  async listen(): Promise<void> {
+    const offline = this.createPresence(
+      InboxAction.Offline,
+      WireStatus.Disconnected,
+    );
+    await this.connection.connect({
+      topic: getOfflineTopic(this.union, this.clientId),
+      payload: offline,
+    });
+
+    await this.subscribeRoutes();
+  }
+
+  private async subscribeRoutes(): Promise<void> {
+    const qos = this.options.qos ?? 1;
+    const inbox = getInboxFilter(this.union, this.clientId);
+    await this.connection.subscribe([inbox], qos);
+
+    for (const [key, route] of this.routes) {
+      const mode = this.chooseMode();
+      const codes = await this.connection.subscribe(
+        [this.getRouteFilter(route, mode)],
+        qos,
+      );
+      this.modes.set(key, await this.settleMode(route, mode, codes[0]));
+    }
+
+    this.logRoutes();
+  }
+
+  private chooseMode(): GroupMode {
+    const mode = this.options.groupMode ?? 'auto';
+    if (mode !== 'auto') {
+      return mode;
+    }
+
+    return this.connection.sharedSubscriptionAvailable ? 'shared' : 'claim';
+  }
+
+  /** A broker that refuses `$share` (SUBACK 0x9E) gets claim mode. */
+  private async settleMode(
+    route: WorkerRoute,
+    mode: GroupMode,
+    code: number,
+  ): Promise<GroupMode> {
+    const canFallBack = (this.options.groupMode ?? 'auto') === 'auto';
+    if (code === SHARED_SUBSCRIPTIONS_NOT_SUPPORTED && canFallBack) {
+      this.logger.warn(
+        `The broker has no shared subscriptions; ` +
+          `${getAddressKey(route.address)} uses claim mode.`,
+      );
+      const plain = this.getRouteFilter(route, 'claim');
+      await this.connection.subscribe([plain], this.options.qos ?? 1);
+      return 'claim';
+    }
+
+    if (code >= REFUSED) {
+      const filter = this.getRouteFilter(route, mode);
+      throw new Error(
+        `The broker refused the subscription ${filter} (reason ${code}). ` +
+          `Grant this worker read access to it in the broker's ACL.`,
+      );
+    }
+
+    return mode;
+  }
+
+  private getRouteFilter(route: WorkerRoute, mode: GroupMode): string {
+    const filter = getTaskFilter(route.address, TaskAction.Perform);
+    return mode === 'claim' ? filter : getSharedFilter(route.group, filter);
+  }
+
+  private logRoutes(): void {
+    for (const [key, route] of this.routes) {
+      const kind = route.isEvent ? 'event' : 'task';
+      const mode = this.modes.get(key);
+      this.logger.log(
+        `Serving ${kind} ${key} in group ${route.group} (${mode} mode)`,
+      );
+    }
+  }
+
+  /** AetherMagic announces every connect, and each handler as idle. */
+  private announce(): void {
+    const online = this.createPresence(
+      InboxAction.Online,
+      WireStatus.Connected,
+    );
+    this.send(getOnlineTopic(this.union, this.host, this.clientId), online);
+
+    const idle = this.createPresence(TaskAction.Idle, WireStatus.Online);
+    for (const route of this.routes.values()) {
+      this.send(
+        getTaskTopic(route.address, this.clientId, TaskAction.Idle),
+        idle,
+      );
+    }
+  }
+
+  private createPresence(action: string, status: WireStatus): string {
+    return encodeMessage({
+      host: this.host,
+      client: this.clientId,
+      action,
+      status,
+      progress: 100,
+      data: {},
+    });
+  }
+
+  private handleMessage(
+    topic: string,
+    payload: Buffer,
+    packet: IPublishPacket,
+  ): void {
+    const decoded = decodeMessage(payload);
+    if (!decoded.ok) {
+      this.rejectMalformed(topic, payload, decoded.reason);
+      return;
+    }
+
+    const message = decoded.message;
+    const replyTopic = packet.properties?.responseTopic;
+    if (replyTopic && !message.reply) {
+      message.reply = replyTopic;
+    }
+
+    if (topic.startsWith(`${this.union}/inbox/`)) {
+      this.handleInbox(getLastLevel(topic), message);
+      return;
+    }
+
+    this.handlePerform(topic, message);
+  }
+
+  private handlePerform(topic: string, message: WireMessage): void {
+    const parsed = parseTaskTopic(topic);
+    const route = parsed && this.routes.get(getAddressKey(parsed));
+    if (!parsed || !route || message.action !== TaskAction.Perform) {
+      this.badInput.warn(
+        `Dropped a message on ${topic}: not a perform of a served task ` +
+          `(action "${message.action}").`,
+      );
+      return;
+    }
+
+    if (this.resume(parsed.tid) || this.isClosing) {
+      return;
+    }
+
+    const task = this.createTask(route, parsed.tid, message);
+    const isClaimed = this.modes.get(getAddressKey(parsed)) === 'claim';
+    if (isClaimed) {
+      this.offer(task);
+      return;
+    }
+
+    this.accept(task);
+  }
+
+  private createTask(
+    route: WorkerRoute,
+    tid: string,
+    message: WireMessage,
+  ): WorkerTask {
+    const isEvent = route.isEvent || message.event === true;
+    const target = getReplyTarget(route.address, tid, message.reply);
+    return new WorkerTask(
+      this,
+      tid,
+      route.address,
+      message,
+      route.group,
+      isEvent,
+      target,
+    );
+  }
+
+  /** A tid seen before: answer where it stands, never run it again. */
+  private resume(tid: string): boolean {
+    if (!this.seen.has(tid)) {
+      return false;
+    }
+
+    const running = this.active.get(tid);
+    const completion = this.completions.get(tid);
+    if (running) {
+      running.resendStatus();
+    } else if (completion) {
+      this.send(completion[0], completion[1]);
+    }
+
+    return true;
+  }
+
+  /**
+   * Claim mode: every member hears every task, so each idle one offers and
+   * the caller assigns the task to the first offer of each group.
+   */
+  private offer(task: WorkerTask): void {
+    const inbox = task.request.reply;
+    if (!inbox) {
+      this.badInput.warn(
+        `Dropped task ${task.tid}: in claim mode a task can only be taken ` +
+          `through an offer, and its caller (a Python peer?) takes none. ` +
+          `Use a broker with shared subscriptions for such callers.`,
+      );
+      return;
+    }
+
+    const load = this.running + this.queue.length + this.offering;
+    if (load >= this.concurrency) {
+      return;
+    }
+
+    // Every member hears the task at the same moment and the first offer
+    // wins: a busier member waits longer, and a jitter of whole ms (timers
+    // round down to them) keeps the member that subscribed first from
+    // winning every tie.
+    const jitter = Math.floor(Math.random() * OFFER_JITTER_MS);
+    const delay = Math.min(load, OFFER_DELAY_CAP) + jitter;
+    this.offering += 1;
+    setTimeout(() => {
+      this.offering -= 1;
+      this.sendOffer(task, inbox);
+    }, delay);
+  }
+
+  private sendOffer(task: WorkerTask, inbox: string): void {
+    if (this.isClosing) {
+      return;
+    }
+
+    this.offers.set(task.tid, task);
+    const offer = encodeMessage({
+      host: this.host,
+      client: this.clientId,
+      action: InboxAction.Offer,
+      status: WireStatus.Available,
+      progress: 0,
+      data: {},
+      group: task.group,
+    });
+    this.send(inbox, offer);
+  }
+
+  private handleInbox(tid: string, message: WireMessage): void {
+    switch (message.action) {
+      case InboxAction.Assign:
+        this.takeOffer(tid);
+        return;
+      case InboxAction.Cancel:
+        this.cancel(tid);
+        return;
+      case TaskAction.Perform:
+        this.resume(tid);
+        return;
+      default:
+        this.badInput.warn(
+          `Dropped an inbox message with action "${message.action}".`,
+        );
+    }
+  }
+
+  private takeOffer(tid: string): void {
+    const task = this.offers.get(tid);
+    this.offers.delete(tid);
+    if (task && !this.isClosing && !this.seen.has(tid)) {
+      this.accept(task);
+    }
+  }
+
+  private accept(task: WorkerTask): void {
+    this.seen.set(task.tid, true);
+    this.active.set(task.tid, task);
+    task.scheduleReceipt();
+
+    if (this.running < this.concurrency) {
+      this.start(task);
+      return;
+    }
+
+    this.queue.push(task);
+  }
+
+  private start(task: WorkerTask): void {
+    this.running += 1;
+    task.phase = TaskPhase.Running;
+    const route = this.routes.get(getAddressKey(task.address));
+
+    try {
+      route?.perform(task);
+    } catch (error) {
+      task.fail(describeFailure(error, AetherFailureCode.HandlerFailed));
+    }
+  }
+
+  private cancel(tid: string): void {
+    const task = this.active.get(tid);
+    if (!task) {
+      return;
+    }
+
+    this.logger.debug?.(`Task ${tid} cancelled by its caller`);
+    task.abort(AetherFailureCode.Cancelled, 'The caller cancelled the task.');
+  }
+
+  onTaskEnd(task: WorkerTask): void {
+    this.active.delete(task.tid);
+    if (task.completion) {
+      this.completions.set(task.tid, task.completion);
+    }
+
+    const queued = this.queue.indexOf(task);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      return;
+    }
+
+    this.running -= 1;
+    const next = this.queue.shift();
+    if (next) {
+      this.start(next);
+    }
+
+    if (this.running === 0) {
+      this.drained?.();
+    }
+  }
+
+  send(topic: string, payload: string): void {
+    this.connection
+      .publish(topic, payload, { qos: this.options.qos ?? 1 })
+      .catch((error: unknown) =>
+        this.logger.error(`Could not publish on ${topic}`, error),
+      );
+  }
+
+  findSizeProblem(topic: string, payload: string): FailureData | null {
+    try {
+      this.connection.assertFits(topic, payload);
+      return null;
+    } catch (error) {
+      return describeFailure(error, AetherFailureCode.HandlerFailed);
+    }
+  }
+
+  private rejectMalformed(topic: string, payload: Buffer, why: string): void {
+    this.badInput.warn(
+      `Dropped a malformed message on ${topic} (${payload.length} bytes): ` +
+        `${why}. Senders must follow the AetherMagic payload format.`,
+    );
+  }
+
+  /**
+   * Stops taking tasks, fails the queued ones at once, gives the running
+   * ones `shutdownGrace` ms, then fails what is left. Safe to call twice.
+   */
+  async close(): Promise<void> {
+    if (this.isClosing) {
+      return;
+    }
+
+    this.isClosing = true;
+    await this.stopTaking();
+    for (const task of [...this.queue]) {
+      task.abort(AetherFailureCode.Shutdown, 'The worker is shutting down.');
+    }
+
+    await this.waitForRunning(this.options.shutdownGrace ?? 5000);
+    for (const task of [...this.active.values()]) {
+      task.abort(
+        AetherFailureCode.Shutdown,
+        'The worker shut down before the task ended.',
+      );
+    }
+
+    await this.connection.close();
+  }
+
+  private async stopTaking(): Promise<void> {
+    const filters = [...this.routes.values()].map((route) =>
+      this.getRouteFilter(
+        route,
+        this.modes.get(getAddressKey(route.address)) ?? 'shared',
+      ),
+    );
+    if (this.connection.isConnected) {
+      await this.connection.unsubscribe(filters);
+    }
+  }
+
+  private waitForRunning(graceMs: number): Promise<void> {
+    if (this.running === 0) {
+      return Promise.resolve();
+    }
+
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      this.drained = () => (clearTimeout(timer), resolve());
+    });
+  }
+}

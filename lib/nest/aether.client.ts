@@ -1,0 +1,119 @@
+import { Logger } from '@nestjs/common';
+import {
+  ClientProxy,
+  type ReadPacket,
+  type WritePacket,
+} from '@nestjs/microservices';
+import type { MqttClient } from 'mqtt';
+import type { Observable } from 'rxjs';
+
+import { TaskCaller } from '../core/caller.js';
+import type { ConnectionStatus } from '../core/connection.js';
+import type { AetherClientOptions } from '../core/options.js';
+import type { TaskPattern } from '../core/pattern.js';
+import type { AetherEvent } from '../core/pending-call.js';
+import { unwrapRecord } from './aether.record.js';
+import { StatusEmitter, type AetherStatusEvents } from './status-emitter.js';
+
+/** `'job/task'` or `{ job, task, context? }`. */
+export type AetherPattern = string | TaskPattern;
+
+/**
+ * The caller side as a Nest ClientProxy. `send()` returns the task's
+ * events: status and progress, then one completion; `emit()` hands a task
+ * to event handlers without waiting.
+ */
+export class AetherClient extends ClientProxy<
+  AetherStatusEvents,
+  ConnectionStatus
+> {
+  private readonly logger = new Logger(AetherClient.name);
+  private readonly caller: TaskCaller;
+  private readonly events = new StatusEmitter();
+
+  constructor(options: AetherClientOptions = {}) {
+    super();
+    this.caller = new TaskCaller(options, this.logger, (status) => {
+      this._status$.next(status);
+      this.events.emit(status);
+    });
+  }
+
+  /** This client's MQTT client id: its inbox is named after it. */
+  get clientId(): string {
+    return this.caller.clientId;
+  }
+
+  /** Tasks sent and not yet ended. */
+  get inFlight(): number {
+    return this.caller.inFlight;
+  }
+
+  override send<TResult = AetherEvent, TInput = unknown>(
+    pattern: AetherPattern,
+    data: TInput,
+  ): Observable<TResult> {
+    return super.send<TResult, TInput>(pattern, data);
+  }
+
+  override emit<TResult = void, TInput = unknown>(
+    pattern: AetherPattern,
+    data: TInput,
+  ): Observable<TResult> {
+    return super.emit<TResult, TInput>(pattern, data);
+  }
+
+  /** Connects once; Nest calls it before every send() and emit(). */
+  async connect(): Promise<MqttClient> {
+    await this.caller.connect();
+    return this.unwrap();
+  }
+
+  protected publish(
+    packet: ReadPacket,
+    callback: (packet: WritePacket) => void,
+  ): () => void {
+    try {
+      const { input, options } = unwrapRecord(packet.data);
+      const address = this.caller.resolveAddress(packet.pattern);
+      return this.caller.call(address, input, options, {
+        next: (event) => callback({ response: event }),
+        error: (err) => callback({ err }),
+        complete: () => callback({ isDisposed: true }),
+      });
+    } catch (err) {
+      callback({ err });
+      return () => {};
+    }
+  }
+
+  protected async dispatchEvent<T = void>(packet: ReadPacket): Promise<T> {
+    const { input } = unwrapRecord(packet.data);
+    const address = this.caller.resolveAddress(packet.pattern);
+    await this.caller.emit(address, input);
+    return undefined as T;
+  }
+
+  override on<K extends keyof AetherStatusEvents>(
+    event: K,
+    callback: AetherStatusEvents[K],
+  ): void {
+    this.events.on(event, callback);
+  }
+
+  unwrap<T = MqttClient>(): T {
+    const client = this.caller.connection.unwrap();
+    if (!client) {
+      throw new Error(
+        'AetherClient is not connected yet: call unwrap() after connect().',
+      );
+    }
+
+    return client as T;
+  }
+
+  /** Ends tasks in flight with AETHER_CONNECTION_CLOSED; safe twice. */
+  async close(): Promise<void> {
+    await this.caller.close();
+  }
+}
