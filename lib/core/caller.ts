@@ -48,6 +48,7 @@ import {
 } from './topics.js';
 
 const RECENT_EVENTS = 1024;
+const SUBACK_FAILURE = 0x80;
 const RECENT_CANCELS = 1024;
 // How often a call that waits for a worker sends its task again.
 const WAIT_RESEND_MS = 500;
@@ -63,6 +64,8 @@ export class TaskCaller {
   readonly connection: MqttConnection;
 
   private readonly defaultContext: string;
+  private readonly inboxPrefix: string;
+  private readonly offlinePrefix: string;
   private readonly pending = new Map<string, PendingCall>();
   private readonly taskTopics = new Map<string, Promise<void>>();
   private readonly events = new RecentMap<Set<string>>(RECENT_EVENTS);
@@ -83,6 +86,8 @@ export class TaskCaller {
       options.context ?? DEFAULT_CONTEXT,
       'context',
     );
+    this.inboxPrefix = getInboxTopic(this.union, '', '').slice(0, -1);
+    this.offlinePrefix = getOfflineTopic(this.union, '');
     this.badInput = new ThrottledWarning(logger);
     this.connection = new MqttConnection(options, 'caller', logger, {
       onMessage: (topic, payload) => this.handleMessage(topic, payload),
@@ -126,7 +131,7 @@ export class TaskCaller {
       getInboxFilter(this.union, this.clientId),
       getOfflineFilter(this.union),
     ];
-    await this.connection.subscribe(filters, this.qos);
+    await this.connection.subscribeAll(filters, this.qos);
   }
 
   private get qos(): 0 | 1 {
@@ -231,11 +236,25 @@ export class TaskCaller {
         getTaskFilter(address, TaskAction.Status),
         getTaskFilter(address, TaskAction.Complete),
       ];
-      subscribed = this.connection.subscribe(filters, this.qos).then(() => {});
+      subscribed = this.connection
+        .subscribe(filters, this.qos)
+        .then((codes) => this.warnIfRefused(filters, codes));
       this.taskTopics.set(key, subscribed);
     }
 
     return subscribed;
+  }
+
+  // Only Python workers answer there, so a refusal is no reason to fail:
+  // Nest workers still answer on the inbox.
+  private warnIfRefused(filters: string[], codes: number[]): void {
+    if (codes.some((code) => code >= SUBACK_FAILURE)) {
+      this.logger.warn(
+        `The broker refused ${filters.join(' and ')}: replies of Python ` +
+          `workers will not reach this client. Grant read on them if ` +
+          `Python workers serve this task.`,
+      );
+    }
   }
 
   private publishPerform(call: PendingCall, topic = call.topic): void {
@@ -275,9 +294,9 @@ export class TaskCaller {
     }
 
     const message = decoded.message;
-    if (topic.startsWith(`${this.union}/inbox/`)) {
+    if (topic.startsWith(this.inboxPrefix)) {
       this.handleInbox(getLastLevel(topic), message);
-    } else if (topic.startsWith(`${this.union}/system/offline/`)) {
+    } else if (topic.startsWith(this.offlinePrefix)) {
       this.handleOffline(getLastLevel(topic));
     } else {
       this.handleTaskTopic(topic, message);

@@ -49,6 +49,7 @@ const REFUSAL_CODES = new Set([2, 4, 5, 133, 134, 135, 138, 140]);
 const UNSUPPORTED_PROTOCOL_CODES = new Set([1, 132]);
 const NO_MATCHING_SUBSCRIBERS = 0x10;
 const NOT_AUTHORIZED = 0x87;
+const SUBACK_FAILURE = 0x80;
 // Fixed header, topic length, packet id and room for properties.
 const PUBLISH_OVERHEAD = 64;
 
@@ -346,6 +347,15 @@ export class MqttConnection {
         reject(error ?? new Error(`No SUBACK for ${filters.join(', ')}`));
       });
     });
+  }
+
+  /** Subscribes, and throws NotAuthorizedError for a refused filter. */
+  async subscribeAll(filters: string[], qos: 0 | 1): Promise<void> {
+    const codes = await this.subscribe(filters, qos);
+    const refused = codes.findIndex((code) => code >= SUBACK_FAILURE);
+    if (refused >= 0) {
+      throw new NotAuthorizedError('subscribe', filters[refused]);
+    }
   }
 
   unsubscribe(filters: string[]): Promise<void> {

@@ -12,6 +12,7 @@ import { MqttConnection, type ConnectionStatus } from './connection.js';
 import {
   AetherFailureCode,
   describeFailure,
+  NotAuthorizedError,
   type FailureData,
 } from './errors.js';
 import { ThrottledWarning, type AetherLogger } from './logger.js';
@@ -26,7 +27,9 @@ import { RecentMap } from './recent-map.js';
 import {
   assertTopicLevel,
   getInboxFilter,
+  getInboxTopic,
   getLastLevel,
+  getOfflineFilter,
   getOfflineTopic,
   getOnlineTopic,
   getSharedFilter,
@@ -71,6 +74,8 @@ export class TaskWorker implements TaskOwner {
   readonly receiptDelay: number;
   readonly connection: MqttConnection;
 
+  private readonly inboxPrefix: string;
+  private readonly offlinePrefix: string;
   private readonly routes = new Map<string, WorkerRoute>();
   private readonly modes = new Map<string, GroupMode>();
   private readonly active = new Map<string, WorkerTask>();
@@ -98,6 +103,8 @@ export class TaskWorker implements TaskOwner {
     );
     this.receiptDelay = options.receiptDelay ?? 50;
     this.seen = new RecentMap(options.dedupWindow ?? 10_000);
+    this.inboxPrefix = getInboxTopic(this.union, '', '').slice(0, -1);
+    this.offlinePrefix = getOfflineTopic(this.union, '');
     this.badInput = new ThrottledWarning(logger);
     this.connection = new MqttConnection(options, 'worker', logger, {
       onMessage: (topic, payload, packet) =>
@@ -139,8 +146,10 @@ export class TaskWorker implements TaskOwner {
 
   private async subscribeRoutes(): Promise<void> {
     const qos = this.options.qos ?? 1;
+    // The wills of callers too: a task whose caller vanished is aborted.
     const inbox = getInboxFilter(this.union, this.clientId);
-    await this.connection.subscribe([inbox], qos);
+    const wills = getOfflineFilter(this.union);
+    await this.connection.subscribeAll([inbox, wills], qos);
 
     for (const [key, route] of this.routes) {
       const mode = this.chooseMode();
@@ -176,16 +185,13 @@ export class TaskWorker implements TaskOwner {
           `${getAddressKey(route.address)} uses claim mode.`,
       );
       const plain = this.getRouteFilter(route, 'claim');
-      await this.connection.subscribe([plain], this.options.qos ?? 1);
+      await this.connection.subscribeAll([plain], this.options.qos ?? 1);
       return 'claim';
     }
 
     if (code >= REFUSED) {
       const filter = this.getRouteFilter(route, mode);
-      throw new Error(
-        `The broker refused the subscription ${filter} (reason ${code}). ` +
-          `Grant this worker read access to it in the broker's ACL.`,
-      );
+      throw new NotAuthorizedError('subscribe', filter);
     }
 
     return mode;
@@ -251,8 +257,13 @@ export class TaskWorker implements TaskOwner {
       message.reply = replyTopic;
     }
 
-    if (topic.startsWith(`${this.union}/inbox/`)) {
+    if (topic.startsWith(this.inboxPrefix)) {
       this.handleInbox(getLastLevel(topic), message);
+      return;
+    }
+
+    if (topic.startsWith(this.offlinePrefix)) {
+      this.abortTasksOf(getLastLevel(topic));
       return;
     }
 
@@ -418,6 +429,15 @@ export class TaskWorker implements TaskOwner {
       route?.perform(task);
     } catch (error) {
       task.fail(describeFailure(error, AetherFailureCode.HandlerFailed));
+    }
+  }
+
+  private abortTasksOf(callerId: string): void {
+    for (const task of this.active.values()) {
+      if (task.request.client === callerId) {
+        this.logger.log(`Aborting ${task.tid}: its caller went offline`);
+        task.abort(AetherFailureCode.Cancelled, 'The caller went offline.');
+      }
     }
   }
 
