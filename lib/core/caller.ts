@@ -48,6 +48,10 @@ import {
 } from './topics.js';
 
 const RECENT_EVENTS = 1024;
+// How long after a will the caller checks that it still holds, and how
+// long a worker has to answer after a reconnect of the caller itself.
+const WILL_CONFIRM_MS = 500;
+const RESUME_GRACE_MS = 3000;
 const SUBACK_FAILURE = 0x80;
 const RECENT_CANCELS = 1024;
 // How often a call that waits for a worker sends its task again.
@@ -257,18 +261,24 @@ export class TaskCaller {
     }
   }
 
+  /**
+   * Sends the task to its topic, or when resuming, to the inbox of its
+   * worker. Nobody there is no failure when resuming: the worker may not
+   * have resubscribed yet, and re-sends its status when it has.
+   */
   private publishPerform(call: PendingCall, topic = call.topic): void {
     if (call.isDone) {
       return;
     }
 
+    const isResume = topic !== call.topic;
     const options = {
       qos: this.qos,
       properties: this.getPublishProperties(call.tid),
     };
     this.connection.publish(topic, call.payload, options).then(
       (outcome) => {
-        if (outcome === PublishOutcome.NoSubscribers) {
+        if (outcome === PublishOutcome.NoSubscribers && !isResume) {
           this.retryOrFail(call, new NoWorkerError(call.tid, NO_SUBSCRIBER));
         }
       },
@@ -365,6 +375,7 @@ export class TaskCaller {
     }
 
     if (call.workerId === message.client) {
+      call.lastHeardAt = Date.now();
       return true;
     }
 
@@ -406,11 +417,35 @@ export class TaskCaller {
     this.sendControl(message.client, tid, InboxAction.Cancel);
   }
 
+  /**
+   * A will says a client vanished, but Mosquitto also sends every client's
+   * will when it shuts down. So a will counts only if this caller stayed
+   * connected meanwhile and the worker has not answered since; after a
+   * broker restart, the resends of resumeAll() give it time to answer.
+   */
   private handleOffline(clientId: string): void {
+    const heardBefore = Date.now();
+    const epoch = this.connection.epoch;
+    const confirm = (since: number) => {
+      if (this.isClosed) {
+        return;
+      }
+
+      if (since !== this.connection.epoch) {
+        setTimeout(() => confirm(this.connection.epoch), RESUME_GRACE_MS);
+        return;
+      }
+
+      this.failCallsOf(clientId, heardBefore);
+    };
+    setTimeout(() => confirm(epoch), WILL_CONFIRM_MS);
+  }
+
+  private failCallsOf(workerId: string, heardBefore: number): void {
     for (const call of this.pending.values()) {
-      if (call.workerId === clientId) {
-        this.logger.warn(`Worker ${clientId} went offline during ${call.tid}`);
-        this.retryOrFail(call, new WorkerLostError(call.tid, clientId));
+      if (call.workerId === workerId && call.lastHeardAt < heardBefore) {
+        this.logger.warn(`Worker ${workerId} went offline during ${call.tid}`);
+        this.retryOrFail(call, new WorkerLostError(call.tid, workerId));
       }
     }
   }

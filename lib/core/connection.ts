@@ -69,6 +69,12 @@ export class MqttConnection {
   sharedSubscriptionAvailable = true;
   protocolVersion: 4 | 5;
 
+  /**
+   * Counts status changes. Mosquitto sends every client's will when it
+   * shuts down, so a will is only news if the epoch did not move since.
+   */
+  epoch = 0;
+
   private client?: MqttClient;
   private status = ConnectionStatus.Disconnected;
   private hasConnected = false;
@@ -263,6 +269,7 @@ export class MqttConnection {
     }
 
     this.status = status;
+    this.epoch += 1;
     const log = status === ConnectionStatus.Connected ? 'log' : 'warn';
     if (!this.isClosing) {
       this.logger[log](`${this.clientId} ${status} (${this.url})`);

@@ -45,6 +45,8 @@ export class PendingCall {
   /** Claim mode: the groups whose first offer was taken. */
   readonly assignedGroups = new Set<string>();
   isDone = false;
+  /** When the worker last answered: a will older than that is stale. */
+  lastHeardAt = Date.now();
 
   private readonly startedAt = Date.now();
   private retriesUsed = 0;
@@ -78,6 +80,7 @@ export class PendingCall {
   bindWorker(workerId: string, group: string): void {
     this.workerId = workerId;
     this.group = group;
+    this.lastHeardAt = Date.now();
     clearTimeout(this.receiptTimer);
   }
 

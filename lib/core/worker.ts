@@ -61,6 +61,9 @@ const PENDING_OFFERS = 1024;
 // In ms: the longest a busy member holds back its offer.
 const OFFER_DELAY_CAP = 20;
 const OFFER_JITTER_MS = 4;
+// A will is acted on after this long, once it is clear that the broker
+// itself did not go away (it sends every will when it shuts down).
+const WILL_CONFIRM_MS = 500;
 
 /**
  * The worker side, framework-free: subscribes each route as its group
@@ -110,7 +113,12 @@ export class TaskWorker implements TaskOwner {
       onMessage: (topic, payload, packet) =>
         this.handleMessage(topic, payload, packet),
       onStatus,
-      onConnect: () => this.announce(),
+      onConnect: (isFirst) => {
+        this.announce();
+        if (!isFirst) {
+          this.resendStatuses();
+        }
+      },
     });
   }
 
@@ -229,6 +237,17 @@ export class TaskWorker implements TaskOwner {
     }
   }
 
+  /**
+   * Replies sent while the broker was away may be lost with it: tell each
+   * caller where its task stands. Callers ask too, when they reconnect
+   * last (TaskCaller.resumeAll).
+   */
+  private resendStatuses(): void {
+    for (const task of this.active.values()) {
+      task.resendStatus();
+    }
+  }
+
   private createPresence(action: string, status: WireStatus): string {
     return encodeMessage({
       host: this.host,
@@ -263,7 +282,7 @@ export class TaskWorker implements TaskOwner {
     }
 
     if (topic.startsWith(this.offlinePrefix)) {
-      this.abortTasksOf(getLastLevel(topic));
+      this.handleOffline(getLastLevel(topic));
       return;
     }
 
@@ -430,6 +449,16 @@ export class TaskWorker implements TaskOwner {
     } catch (error) {
       task.fail(describeFailure(error, AetherFailureCode.HandlerFailed));
     }
+  }
+
+  /** Only a will heard while this worker stayed connected is news. */
+  private handleOffline(callerId: string): void {
+    const epoch = this.connection.epoch;
+    setTimeout(() => {
+      if (epoch === this.connection.epoch && !this.isClosing) {
+        this.abortTasksOf(callerId);
+      }
+    }, WILL_CONFIRM_MS);
   }
 
   private abortTasksOf(callerId: string): void {
