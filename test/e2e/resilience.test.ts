@@ -1,0 +1,306 @@
+import assert from 'node:assert/strict';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, afterEach, before, describe, it } from 'node:test';
+
+import { Controller } from '@nestjs/common';
+import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import type { Subscription } from 'rxjs';
+
+import {
+  AetherErrorCode,
+  AetherFailureCode,
+  AetherRecord,
+  AetherStatus,
+  type AetherClient,
+  type AetherContext,
+  type AetherEvent,
+} from '../../lib/index.js';
+import { startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
+import {
+  closeAll,
+  collect,
+  collectError,
+  createClient,
+  createUnion,
+  delay,
+  getCompletion,
+  startWorker,
+  type StartedWorker,
+} from '../support/nest-apps.js';
+
+/** What the handlers saw, per test. */
+const seen = { started: [] as string[], aborted: [] as string[], running: 0 };
+let maxRunning = 0;
+
+@Controller()
+class ResilienceController {
+  @MessagePattern('jobs/wait')
+  async wait(@Payload() input: { ms: number }, @Ctx() ctx: AetherContext) {
+    seen.started.push(ctx.tid);
+    seen.running += 1;
+    maxRunning = Math.max(maxRunning, seen.running);
+    await ctx.status(1);
+
+    try {
+      await abortableDelay(input.ms, ctx.signal);
+      return { workerId: ctx.workerId };
+    } catch {
+      seen.aborted.push(ctx.tid);
+      throw new Error('aborted');
+    } finally {
+      seen.running -= 1;
+    }
+  }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    });
+  });
+}
+
+async function eventually(check: () => boolean, what: string) {
+  for (let attempt = 0; attempt < 150; attempt += 1) {
+    if (check()) {
+      return;
+    }
+
+    await delay(20);
+  }
+
+  assert.fail(`Timed out waiting until ${what}`);
+}
+
+describe('no task left hanging (Mosquitto, MQTT 5)', () => {
+  let broker: MosquittoBroker;
+  const open: Array<{ close(): unknown }> = [];
+
+  before(async () => {
+    broker = await startMosquitto({ maxPacketSize: 64 * 1024 });
+  });
+
+  afterEach(async () => {
+    await closeAll(open.splice(0).reverse());
+    seen.started.length = 0;
+    seen.aborted.length = 0;
+    maxRunning = 0;
+  });
+
+  after(async () => {
+    await broker.stop();
+  });
+
+  async function setUp(workerOptions = {}, clientOptions = {}) {
+    const union = createUnion('r');
+    const worker = await startWorker(
+      { url: broker.url, union, ...workerOptions },
+      [ResilienceController],
+    );
+    const client = createClient({ url: broker.url, union, ...clientOptions });
+    open.push(worker.app, client);
+    return { union, worker, client };
+  }
+
+  it('cancels the task at its worker when the caller unsubscribes', async () => {
+    const { client } = await setUp();
+    const events: AetherEvent[] = [];
+    const subscription: Subscription = client
+      .send('jobs/wait', { ms: 10_000 })
+      .subscribe((event) => events.push(event));
+
+    await eventually(() => events.length > 0, 'the task started');
+    subscription.unsubscribe();
+
+    await eventually(() => seen.aborted.length === 1, 'the handler aborted');
+    assert.equal(seen.started.length, 1, 'no other worker ran it');
+  });
+
+  it('fails fast when the broker says nobody subscribes (0x10)', async () => {
+    const client = createClient({ url: broker.url, union: createUnion() });
+    open.push(client);
+
+    const started = Date.now();
+    const error = await collectError(client.send('jobs/none', {}));
+    assert.equal(error.code, AetherErrorCode.NoWorker);
+    assert.match(error.message, /nobody subscribes/);
+    assert.ok(Date.now() - started < 1000, 'before the receipt timeout');
+  });
+
+  it('waits for a worker that comes late when asked to', async () => {
+    const union = createUnion('w');
+    const client = createClient({ url: broker.url, union });
+    open.push(client);
+
+    const record = new AetherRecord({ ms: 1 }, { waitForWorker: 5000 });
+    const result = collect(client.send('jobs/wait', record));
+    await delay(700);
+    const worker = await startWorker({ url: broker.url, union }, [
+      ResilienceController,
+    ]);
+    open.push(worker.app);
+
+    assert.equal(getCompletion(await result).success, true);
+  });
+
+  it('refuses a task larger than the broker takes, before sending', async () => {
+    const { client } = await setUp();
+    const error = await collectError(
+      client.send('jobs/wait', { ms: 1, blob: 'x'.repeat(70 * 1024) }),
+    );
+
+    assert.equal(error.code, AetherErrorCode.PayloadTooLarge);
+    assert.equal(seen.started.length, 0);
+  });
+
+  it('queues tasks past the concurrency limit and drops none', async () => {
+    const { client } = await setUp({ concurrency: 2 });
+    const calls = Array.from({ length: 8 }, () =>
+      collect(client.send('jobs/wait', { ms: 30 })),
+    );
+
+    const results = await Promise.all(calls);
+    assert.ok(results.every((events) => getCompletion(events).success));
+    assert.equal(maxRunning, 2);
+  });
+
+  it('lets running tasks finish on close, and fails the rest', async () => {
+    const { worker, client } = await setUp({
+      concurrency: 1,
+      shutdownGrace: 300,
+    });
+    const quick = collect(client.send('jobs/wait', { ms: 100 }));
+    const queued = collect(client.send('jobs/wait', { ms: 100 }));
+    await eventually(() => seen.started.length === 1, 'the first started');
+
+    await Promise.all([worker.app.close(), worker.app.close()]);
+    assert.equal(getCompletion(await quick).success, true);
+
+    const failed = getCompletion(await queued);
+    assert.equal(failed.success, false);
+    assert.equal(
+      (failed.data as { code: string }).code,
+      AetherFailureCode.Shutdown,
+    );
+  });
+
+  it('fails a task still running past the shutdown grace', async () => {
+    const { worker, client } = await setUp({ shutdownGrace: 200 });
+    const long = collect(client.send('jobs/wait', { ms: 10_000 }));
+    await eventually(() => seen.started.length === 1, 'the task started');
+
+    await worker.app.close();
+    const failed = getCompletion(await long);
+    assert.equal(
+      (failed.data as { code: string }).code,
+      AetherFailureCode.Shutdown,
+    );
+    assert.equal(seen.aborted.length, 1, 'the handler saw the abort');
+  });
+
+  it('reports a killed worker within seconds', async () => {
+    const union = createUnion('k');
+    const doomed = await forkWorker(broker.url, union);
+    const client = createClient({ url: broker.url, union, timeout: 15_000 });
+    open.push(client, { close: () => doomed.stop() });
+
+    const events: AetherEvent[] = [];
+    let failure: (Error & { code?: string }) | undefined;
+    client.send('jobs/hold', {}).subscribe({
+      next: (event) => events.push(event),
+      error: (error: Error & { code?: string }) => (failure = error),
+    });
+    await eventually(() => events.length >= 2, 'the task is running');
+
+    const killedAt = Date.now();
+    doomed.process.kill('SIGKILL');
+    await eventually(() => failure !== undefined, 'the caller was told');
+    assert.equal(failure?.code, AetherErrorCode.WorkerLost);
+    assert.ok(Date.now() - killedAt < 3000);
+  });
+
+  it('retries a task whose worker was killed, on another', async () => {
+    const union = createUnion('k');
+    const workers = [
+      await forkWorker(broker.url, union),
+      await forkWorker(broker.url, union),
+    ];
+    const client = createClient({ url: broker.url, union, timeout: 15_000 });
+    open.push(client, ...workers.map((w) => ({ close: () => w.stop() })));
+
+    const events: AetherEvent[] = [];
+    const record = new AetherRecord({ ms: 300 }, { retries: 1 });
+    const done = new Promise<void>((resolve, reject) =>
+      client.send('jobs/hold', record).subscribe({
+        next: (event) => events.push(event),
+        error: reject,
+        complete: resolve,
+      }),
+    );
+    await eventually(() => events.length >= 2, 'the task is running');
+
+    const first = (events[1].data as { workerId: string }).workerId;
+    workers.find((w) => w.workerId === first)?.process.kill('SIGKILL');
+    await done;
+
+    const completion = getCompletion(events);
+    assert.equal(completion.success, true);
+    assert.notEqual((completion.data as { workerId: string }).workerId, first);
+    assert.equal(events.filter((e) => e.type === 'complete').length, 1);
+  });
+
+  it('survives a broker restart: reconnects and ends every task', async () => {
+    const { client } = await setUp();
+    const statuses: string[] = [];
+    client.status.subscribe((status) => statuses.push(status));
+    await collect(client.send('jobs/wait', { ms: 1 }));
+
+    const inFlight = collect(client.send('jobs/wait', { ms: 800 }));
+    await eventually(() => seen.started.length === 2, 'the task started');
+    await broker.restart();
+
+    const completion = getCompletion(await inFlight);
+    assert.equal(completion.success, true);
+    assert.ok(statuses.includes(AetherStatus.Reconnecting));
+    assert.equal(statuses.at(-1), AetherStatus.Connected);
+
+    // The worker may still be resubscribing: a new call waits for it.
+    const waiting = new AetherRecord({ ms: 1 }, { waitForWorker: 5000 });
+    const after = await collect(client.send('jobs/wait', waiting));
+    assert.equal(getCompletion(after).success, true);
+  });
+
+  it('ends tasks in flight when the client closes', async () => {
+    const { client } = await setUp();
+    const pending = collectError(client.send('jobs/wait', { ms: 5000 }));
+    await eventually(() => seen.started.length === 1, 'the task started');
+
+    await Promise.all([client.close(), client.close()]);
+    const error = await pending;
+    assert.equal(error.code, AetherErrorCode.ConnectionClosed);
+  });
+});
+
+async function forkWorker(url: string, union: string) {
+  const entry = fileURLToPath(
+    new URL('../support/worker-process.js', import.meta.url),
+  );
+  const child: ChildProcess = fork(entry, [url, union], { stdio: 'inherit' });
+  const workerId = await new Promise<string>((resolve, reject) => {
+    child.once('message', (message: { workerId: string }) =>
+      resolve(message.workerId),
+    );
+    child.once('exit', (code) => reject(new Error(`worker exited ${code}`)));
+  });
+
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+    }
+  };
+  return { process: child, workerId, stop };
+}
