@@ -225,6 +225,8 @@ export class TaskCaller {
       waitForWorker: overrides.waitForWorker ?? options.waitForWorker ?? 0,
       retries: overrides.retries ?? options.retries ?? 0,
       retryDelay: options.retryDelay ?? 200,
+      noReceiptHint:
+        this.connection.protocolVersion === 5 ? '' : SILENT_DROP_HINT,
     };
   }
 
@@ -274,7 +276,7 @@ export class TaskCaller {
     const isResume = topic !== call.topic;
     const options = {
       qos: this.qos,
-      properties: this.getPublishProperties(call.tid),
+      properties: this.getPublishProperties(call),
     };
     this.connection.publish(topic, call.payload, options).then(
       (outcome) => {
@@ -286,12 +288,19 @@ export class TaskCaller {
     );
   }
 
-  private getPublishProperties(tid: string) {
+  /**
+   * MQTT 5: the response topic names the inbox in the standard way, and the
+   * broker drops a task still queued once its caller has given up on it.
+   */
+  private getPublishProperties(call: PendingCall) {
     if (this.connection.protocolVersion !== 5) {
       return undefined;
     }
 
-    return { responseTopic: getInboxTopic(this.union, this.clientId, tid) };
+    return {
+      responseTopic: getInboxTopic(this.union, this.clientId, call.tid),
+      messageExpiryInterval: Math.ceil(call.timeoutMs / 1000),
+    };
   }
 
   private handleMessage(topic: string, payload: Buffer): void {
@@ -544,3 +553,8 @@ export class TaskCaller {
 }
 
 const NO_SUBSCRIBER = 'the broker says nobody subscribes to its topic';
+// MQTT 3.1.1 has no way to say "not authorised" to a publish.
+const SILENT_DROP_HINT =
+  '. On MQTT 3.1.1 the broker also drops without a word a task this ' +
+  'client may not publish, and one the workers may not read: check both ' +
+  'rights in its ACL';

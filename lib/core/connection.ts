@@ -50,6 +50,8 @@ const UNSUPPORTED_PROTOCOL_CODES = new Set([1, 132]);
 const NO_MATCHING_SUBSCRIBERS = 0x10;
 const NOT_AUTHORIZED = 0x87;
 const SUBACK_FAILURE = 0x80;
+// MQTT 5 (3.1.2.11.3): absent from CONNACK, the receive maximum is 65,535.
+const DEFAULT_RECEIVE_MAXIMUM = 65_535;
 // Fixed header, topic length, packet id and room for properties.
 const PUBLISH_OVERHEAD = 64;
 
@@ -67,6 +69,8 @@ export class MqttConnection {
   maximumPacketSize?: number;
   /** False when the MQTT 5 CONNACK says the broker has no `$share`. */
   sharedSubscriptionAvailable = true;
+  /** QoS 1 publishes the broker takes unacknowledged (MQTT 5 CONNACK). */
+  receiveMaximum = DEFAULT_RECEIVE_MAXIMUM;
   protocolVersion: 4 | 5;
 
   /**
@@ -81,6 +85,8 @@ export class MqttConnection {
   private isClosing = false;
   private lastError?: string;
   private readonly noSubscriberIds = new Set<number>();
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
 
   constructor(
     private readonly options: AetherConnectionOptions,
@@ -232,7 +238,12 @@ export class MqttConnection {
   private readConnack(properties?: {
     maximumPacketSize?: number;
     sharedSubscriptionAvailable?: boolean;
+    receiveMaximum?: number;
   }): void {
+    if (properties?.receiveMaximum) {
+      this.receiveMaximum = properties.receiveMaximum;
+    }
+
     if (properties?.maximumPacketSize) {
       this.maximumPacketSize = properties.maximumPacketSize;
     }
@@ -302,26 +313,54 @@ export class MqttConnection {
     options: IClientPublishOptions,
   ): Promise<PublishOutcome> {
     return new Promise((resolve, reject) => {
-      const client = this.client;
-      if (!client) {
-        reject(new Error('publish() before connect()'));
+      const send = () => this.send(topic, payload, options, resolve, reject);
+      if (options.qos === 0 || this.inFlight < this.receiveMaximum) {
+        send();
         return;
       }
 
-      client.publish(topic, payload, options, (error, packet) => {
-        if (error) {
-          reject(this.toPublishError(error, topic));
-          return;
-        }
+      // MQTT.js does not hold back past the broker's receive maximum, and
+      // a broker may disconnect a client that exceeds it (MQTT 5, 4.9).
+      this.waiting.push(send);
+    });
+  }
 
-        const id = packet?.messageId;
-        if (id !== undefined && this.noSubscriberIds.delete(id)) {
-          resolve(PublishOutcome.NoSubscribers);
-          return;
-        }
+  private send(
+    topic: string,
+    payload: string,
+    options: IClientPublishOptions,
+    resolve: (outcome: PublishOutcome) => void,
+    reject: (error: Error) => void,
+  ): void {
+    const client = this.client;
+    if (!client) {
+      reject(new Error('publish() before connect()'));
+      return;
+    }
 
-        resolve(PublishOutcome.Accepted);
-      });
+    const isTracked = options.qos !== 0;
+    if (isTracked) {
+      this.inFlight += 1;
+    }
+
+    client.publish(topic, payload, options, (error, packet) => {
+      if (isTracked) {
+        this.inFlight -= 1;
+        this.waiting.shift()?.();
+      }
+
+      if (error) {
+        reject(this.toPublishError(error, topic));
+        return;
+      }
+
+      const id = packet?.messageId;
+      if (id !== undefined && this.noSubscriberIds.delete(id)) {
+        resolve(PublishOutcome.NoSubscribers);
+        return;
+      }
+
+      resolve(PublishOutcome.Accepted);
     });
   }
 

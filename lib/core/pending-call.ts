@@ -33,6 +33,8 @@ export interface CallOptions {
   waitForWorker: number;
   retries: number;
   retryDelay: number;
+  /** Said after "no receipt": what else may have happened. */
+  noReceiptHint: string;
 }
 
 /**
@@ -72,9 +74,15 @@ export class PendingCall {
   private startReceiptTimer(): void {
     clearTimeout(this.receiptTimer);
     this.receiptTimer = setTimeout(() => {
-      const why = `no receipt within ${this.options.receiptTimeout} ms`;
+      const why =
+        `no receipt within ${this.options.receiptTimeout} ms` +
+        this.options.noReceiptHint;
       this.onExpired(new NoWorkerError(this.tid, why));
     }, this.options.receiptTimeout);
+  }
+
+  get timeoutMs(): number {
+    return this.options.timeout;
   }
 
   bindWorker(workerId: string, group: string): void {
