@@ -48,10 +48,10 @@ import {
 } from './topics.js';
 
 const RECENT_EVENTS = 1024;
-// How long after a will the caller checks that it still holds, and how
-// long a worker has to answer after a reconnect of the caller itself.
+// How long after a will (or a reconnect) the caller looks again, and how
+// long a worker has to answer when asked after a broker restart.
 const WILL_CONFIRM_MS = 500;
-const RESUME_GRACE_MS = 3000;
+const RESUME_GRACE_MS = 2000;
 const SUBACK_FAILURE = 0x80;
 const RECENT_CANCELS = 1024;
 // How often a call that waits for a worker sends its task again.
@@ -428,34 +428,53 @@ export class TaskCaller {
 
   /**
    * A will says a client vanished, but Mosquitto also sends every client's
-   * will when it shuts down. So a will counts only if this caller stayed
-   * connected meanwhile and the worker has not answered since; after a
-   * broker restart, the resends of resumeAll() give it time to answer.
+   * will when it shuts down. So a will counts at once only if this caller
+   * stayed connected. If it did not, the broker went away: once back, the
+   * caller asks the worker where each task stands, and only a worker that
+   * stays silent after that is lost.
    */
-  private handleOffline(clientId: string): void {
-    const heardBefore = Date.now();
+  private handleOffline(workerId: string): void {
+    const willAt = Date.now();
     const epoch = this.connection.epoch;
-    const confirm = (since: number) => {
+    setTimeout(() => {
+      if (epoch === this.connection.epoch) {
+        this.failSilentCalls(workerId, willAt);
+      } else {
+        this.askAfterReconnect(workerId, willAt);
+      }
+    }, WILL_CONFIRM_MS);
+  }
+
+  private askAfterReconnect(workerId: string, willAt: number): void {
+    setTimeout(() => {
       if (this.isClosed) {
         return;
       }
 
-      if (since !== this.connection.epoch) {
-        setTimeout(() => confirm(this.connection.epoch), RESUME_GRACE_MS);
+      if (!this.connection.isConnected) {
+        this.askAfterReconnect(workerId, willAt);
         return;
       }
 
-      this.failCallsOf(clientId, heardBefore);
-    };
-    setTimeout(() => confirm(epoch), WILL_CONFIRM_MS);
+      for (const call of this.getSilentCalls(workerId, willAt)) {
+        this.publishPerform(call, this.getWorkerInbox(call));
+      }
+
+      const check = () => this.failSilentCalls(workerId, willAt);
+      setTimeout(check, RESUME_GRACE_MS);
+    }, WILL_CONFIRM_MS);
   }
 
-  private failCallsOf(workerId: string, heardBefore: number): void {
-    for (const call of this.pending.values()) {
-      if (call.workerId === workerId && call.lastHeardAt < heardBefore) {
-        this.logger.warn(`Worker ${workerId} went offline during ${call.tid}`);
-        this.retryOrFail(call, new WorkerLostError(call.tid, workerId));
-      }
+  private getSilentCalls(workerId: string, willAt: number): PendingCall[] {
+    return [...this.pending.values()].filter(
+      (call) => call.workerId === workerId && call.lastHeardAt < willAt,
+    );
+  }
+
+  private failSilentCalls(workerId: string, willAt: number): void {
+    for (const call of this.getSilentCalls(workerId, willAt)) {
+      this.logger.warn(`Worker ${workerId} went offline during ${call.tid}`);
+      this.retryOrFail(call, new WorkerLostError(call.tid, workerId));
     }
   }
 
@@ -507,11 +526,14 @@ export class TaskCaller {
   /** After a reconnect, each call asks again: the broker may have lost it. */
   private resumeAll(): void {
     for (const call of this.pending.values()) {
-      const inbox = call.workerId
-        ? getInboxTopic(this.union, call.workerId, call.tid)
-        : call.topic;
-      this.publishPerform(call, inbox);
+      this.publishPerform(call, this.getWorkerInbox(call) ?? call.topic);
     }
+  }
+
+  private getWorkerInbox(call: PendingCall): string | undefined {
+    return call.workerId
+      ? getInboxTopic(this.union, call.workerId, call.tid)
+      : undefined;
   }
 
   private abandon(call: PendingCall): void {

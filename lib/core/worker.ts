@@ -60,7 +60,7 @@ const RECENT_COMPLETIONS = 256;
 const PENDING_OFFERS = 1024;
 // In ms: the longest a busy member holds back its offer.
 const OFFER_DELAY_CAP = 20;
-const OFFER_JITTER_MS = 4;
+const OFFER_JITTER_MS = 8;
 // A will is acted on after this long, once it is clear that the broker
 // itself did not go away (it sends every will when it shuts down).
 const WILL_CONFIRM_MS = 500;
