@@ -8,7 +8,6 @@ import type { MqttClient } from 'mqtt';
 import type { Observable } from 'rxjs';
 
 import { TaskCaller } from '../core/caller.js';
-import type { ConnectionStatus } from '../core/connection.js';
 import type { AetherClientOptions } from '../core/options.js';
 import type { TaskPattern } from '../core/pattern.js';
 import type { AetherEvent } from '../core/pending-call.js';
@@ -23,10 +22,9 @@ export type AetherPattern = string | TaskPattern;
  * events: status and progress, then one completion; `emit()` hands a task
  * to event handlers without waiting.
  */
-export class AetherClient extends ClientProxy<
-  AetherStatusEvents,
-  ConnectionStatus
-> {
+// Status stays `string`, as in Nest's own clients: a narrower type makes
+// `customClass: AetherClient` fail to type-check in ClientsModule.register.
+export class AetherClient extends ClientProxy<AetherStatusEvents, string> {
   private readonly logger = new Logger(AetherClient.name);
   private readonly caller: TaskCaller;
   private readonly events = new StatusEmitter();
