@@ -26,13 +26,16 @@ import {
   DEFAULT_UNION,
   type AetherClientOptions,
 } from './options.js';
-import { getAddressKey, parsePattern } from './pattern.js';
+import { parsePattern } from './pattern.js';
 import {
   PendingCall,
+  resolveCallOptions,
   type CallObserver,
   type CallOptions,
 } from './pending-call.js';
+import { LostWorkerWatch, type WatchedCaller } from './lost-worker-watch.js';
 import { RecentMap } from './recent-map.js';
+import { TaskTopicListener } from './task-topic-listener.js';
 import {
   assertTopicLevel,
   getInboxFilter,
@@ -40,7 +43,6 @@ import {
   getLastLevel,
   getOfflineFilter,
   getOfflineTopic,
-  getTaskFilter,
   getTaskTopic,
   parseTaskTopic,
   TaskAction,
@@ -48,11 +50,6 @@ import {
 } from './topics.js';
 
 const RECENT_EVENTS = 1024;
-// How long after a will (or a reconnect) the caller looks again, and how
-// long a worker has to answer when asked after a broker restart.
-const WILL_CONFIRM_MS = 500;
-const RESUME_GRACE_MS = 2000;
-const SUBACK_FAILURE = 0x80;
 const RECENT_CANCELS = 1024;
 // How often a call that waits for a worker sends its task again.
 const WAIT_RESEND_MS = 500;
@@ -62,7 +59,7 @@ const WAIT_RESEND_MS = 500;
  * completion or a typed error within its bounds, and cancels what its
  * caller no longer wants.
  */
-export class TaskCaller {
+export class TaskCaller implements WatchedCaller {
   readonly host = hostname();
   readonly union: string;
   readonly connection: MqttConnection;
@@ -71,14 +68,15 @@ export class TaskCaller {
   private readonly inboxPrefix: string;
   private readonly offlinePrefix: string;
   private readonly pending = new Map<string, PendingCall>();
-  private readonly taskTopics = new Map<string, Promise<void>>();
+  private readonly taskTopics: TaskTopicListener;
   private readonly events = new RecentMap<Set<string>>(RECENT_EVENTS);
   private readonly cancelled = new RecentMap<true>(RECENT_CANCELS);
   private readonly badInput: ThrottledWarning;
   private readonly tidPrefix = randomBytes(3).toString('hex');
   private tidCounter = 0;
+  private readonly watch = new LostWorkerWatch(this);
   private connecting?: Promise<void>;
-  private isClosed = false;
+  isClosed = false;
 
   constructor(
     private readonly options: AetherClientOptions,
@@ -98,6 +96,7 @@ export class TaskCaller {
       onStatus,
       onConnect: (isFirst) => isFirst || this.resumeAll(),
     });
+    this.taskTopics = new TaskTopicListener(this.connection, this.qos, logger);
   }
 
   get clientId(): string {
@@ -165,12 +164,16 @@ export class TaskCaller {
       tid,
       topic,
       payload,
-      this.resolveCallOptions(overrides),
+      resolveCallOptions(
+        this.options,
+        overrides,
+        this.connection.protocolVersion,
+      ),
       observer,
       (error) => this.retryOrFail(call, error),
     );
     this.pending.set(tid, call);
-    this.listenOnTaskTopics(address).then(
+    this.taskTopics.listen(address).then(
       () => this.publishPerform(call),
       (error: unknown) => this.finish(call, error as Error),
     );
@@ -214,52 +217,6 @@ export class TaskCaller {
       return encodeMessage(message);
     } catch (error) {
       throw new InvalidInputError((error as Error).message);
-    }
-  }
-
-  private resolveCallOptions(overrides: Partial<CallOptions>): CallOptions {
-    const options = this.options;
-    return {
-      timeout: overrides.timeout ?? options.timeout ?? 30_000,
-      receiptTimeout: options.receiptTimeout ?? 5000,
-      waitForWorker: overrides.waitForWorker ?? options.waitForWorker ?? 0,
-      retries: overrides.retries ?? options.retries ?? 0,
-      retryDelay: options.retryDelay ?? 200,
-      noReceiptHint:
-        this.connection.protocolVersion === 5 ? '' : SILENT_DROP_HINT,
-    };
-  }
-
-  /**
-   * Python workers answer on the tid topics. One subscription per address,
-   * made before its first task is sent, catches them all.
-   */
-  private listenOnTaskTopics(address: TaskAddress): Promise<void> {
-    const key = getAddressKey(address);
-    let subscribed = this.taskTopics.get(key);
-    if (!subscribed) {
-      const filters = [
-        getTaskFilter(address, TaskAction.Status),
-        getTaskFilter(address, TaskAction.Complete),
-      ];
-      subscribed = this.connection
-        .subscribe(filters, this.qos)
-        .then((codes) => this.warnIfRefused(filters, codes));
-      this.taskTopics.set(key, subscribed);
-    }
-
-    return subscribed;
-  }
-
-  // Only Python workers answer there, so a refusal is no reason to fail:
-  // Nest workers still answer on the inbox.
-  private warnIfRefused(filters: string[], codes: number[]): void {
-    if (codes.some((code) => code >= SUBACK_FAILURE)) {
-      this.logger.warn(
-        `The broker refused ${filters.join(' and ')}: replies of Python ` +
-          `workers will not reach this client. Grant read on them if ` +
-          `Python workers serve this task.`,
-      );
     }
   }
 
@@ -316,7 +273,7 @@ export class TaskCaller {
     if (topic.startsWith(this.inboxPrefix)) {
       this.handleInbox(getLastLevel(topic), message);
     } else if (topic.startsWith(this.offlinePrefix)) {
-      this.handleOffline(getLastLevel(topic));
+      this.watch.handleWill(getLastLevel(topic));
     } else {
       this.handleTaskTopic(topic, message);
     }
@@ -426,56 +383,21 @@ export class TaskCaller {
     this.sendControl(message.client, tid, InboxAction.Cancel);
   }
 
-  /**
-   * A will says a client vanished, but Mosquitto also sends every client's
-   * will when it shuts down. So a will counts at once only if this caller
-   * stayed connected. If it did not, the broker went away: once back, the
-   * caller asks the worker where each task stands, and only a worker that
-   * stays silent after that is lost.
-   */
-  private handleOffline(workerId: string): void {
-    const willAt = Date.now();
-    const epoch = this.connection.epoch;
-    setTimeout(() => {
-      if (epoch === this.connection.epoch) {
-        this.failSilentCalls(workerId, willAt);
-      } else {
-        this.askAfterReconnect(workerId, willAt);
+  *callsOf(workerId: string): Iterable<PendingCall> {
+    for (const call of this.pending.values()) {
+      if (call.workerId === workerId) {
+        yield call;
       }
-    }, WILL_CONFIRM_MS);
-  }
-
-  private askAfterReconnect(workerId: string, willAt: number): void {
-    setTimeout(() => {
-      if (this.isClosed) {
-        return;
-      }
-
-      if (!this.connection.isConnected) {
-        this.askAfterReconnect(workerId, willAt);
-        return;
-      }
-
-      for (const call of this.getSilentCalls(workerId, willAt)) {
-        this.publishPerform(call, this.getWorkerInbox(call));
-      }
-
-      const check = () => this.failSilentCalls(workerId, willAt);
-      setTimeout(check, RESUME_GRACE_MS);
-    }, WILL_CONFIRM_MS);
-  }
-
-  private getSilentCalls(workerId: string, willAt: number): PendingCall[] {
-    return [...this.pending.values()].filter(
-      (call) => call.workerId === workerId && call.lastHeardAt < willAt,
-    );
-  }
-
-  private failSilentCalls(workerId: string, willAt: number): void {
-    for (const call of this.getSilentCalls(workerId, willAt)) {
-      this.logger.warn(`Worker ${workerId} went offline during ${call.tid}`);
-      this.retryOrFail(call, new WorkerLostError(call.tid, workerId));
     }
+  }
+
+  ask(call: PendingCall): void {
+    this.publishPerform(call, this.getWorkerInbox(call));
+  }
+
+  lose(call: PendingCall, workerId: string): void {
+    this.logger.warn(`Worker ${workerId} went offline during ${call.tid}`);
+    this.retryOrFail(call, new WorkerLostError(call.tid, workerId));
   }
 
   private sendControl(workerId: string, tid: string, action: InboxAction) {
@@ -575,8 +497,3 @@ export class TaskCaller {
 }
 
 const NO_SUBSCRIBER = 'the broker says nobody subscribes to its topic';
-// MQTT 3.1.1 has no way to say "not authorised" to a publish.
-const SILENT_DROP_HINT =
-  '. On MQTT 3.1.1 the broker also drops without a word a task this ' +
-  'client may not publish, and one the workers may not read: check both ' +
-  'rights in its ACL';

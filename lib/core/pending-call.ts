@@ -1,4 +1,5 @@
 import { NoWorkerError, TaskTimeoutError, WorkerLostError } from './errors.js';
+import type { AetherClientOptions } from './options.js';
 
 export interface StatusEvent {
   type: 'status';
@@ -35,6 +36,28 @@ export interface CallOptions {
   retryDelay: number;
   /** Said after "no receipt": what else may have happened. */
   noReceiptHint: string;
+}
+
+// MQTT 3.1.1 has no way to say "not authorised" to a publish.
+const SILENT_DROP_HINT =
+  '. On MQTT 3.1.1 the broker also drops without a word a task this ' +
+  'client may not publish, and one the workers may not read: check both ' +
+  'rights in its ACL';
+
+/** The bounds of one call: the record's, else the client's, else defaults. */
+export function resolveCallOptions(
+  options: AetherClientOptions,
+  overrides: Partial<CallOptions>,
+  protocolVersion: 4 | 5,
+): CallOptions {
+  return {
+    timeout: overrides.timeout ?? options.timeout ?? 30_000,
+    receiptTimeout: options.receiptTimeout ?? 5000,
+    waitForWorker: overrides.waitForWorker ?? options.waitForWorker ?? 0,
+    retries: overrides.retries ?? options.retries ?? 0,
+    retryDelay: options.retryDelay ?? 200,
+    noReceiptHint: protocolVersion === 5 ? '' : SILENT_DROP_HINT,
+  };
 }
 
 /**

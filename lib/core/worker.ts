@@ -12,7 +12,6 @@ import { MqttConnection, type ConnectionStatus } from './connection.js';
 import {
   AetherFailureCode,
   describeFailure,
-  NotAuthorizedError,
   type FailureData,
 } from './errors.js';
 import { ThrottledWarning, type AetherLogger } from './logger.js';
@@ -20,9 +19,7 @@ import {
   DEFAULT_CONTEXT,
   DEFAULT_UNION,
   type AetherServerOptions,
-  type GroupMode,
 } from './options.js';
-import { getAddressKey } from './pattern.js';
 import { RecentMap } from './recent-map.js';
 import {
   assertTopicLevel,
@@ -32,13 +29,12 @@ import {
   getOfflineFilter,
   getOfflineTopic,
   getOnlineTopic,
-  getSharedFilter,
-  getTaskFilter,
   getTaskTopic,
   parseTaskTopic,
   TaskAction,
-  type TaskAddress,
 } from './topics.js';
+import { ClaimOffers, type OfferingWorker } from './claim-offers.js';
+import { RouteTable, type WorkerRoute } from './worker-routes.js';
 import {
   getReplyTarget,
   TaskPhase,
@@ -46,21 +42,7 @@ import {
   type TaskOwner,
 } from './worker-task.js';
 
-/** One handler the worker serves. */
-export interface WorkerRoute {
-  address: TaskAddress;
-  group: string;
-  isEvent: boolean;
-  perform(task: WorkerTask): void;
-}
-
-const SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9e;
-const REFUSED = 0x80;
 const RECENT_COMPLETIONS = 256;
-const PENDING_OFFERS = 1024;
-// In ms: the longest a busy member holds back its offer.
-const OFFER_DELAY_CAP = 20;
-const OFFER_JITTER_MS = 8;
 // A will is acted on after this long, once it is clear that the broker
 // itself did not go away (it sends every will when it shuts down).
 const WILL_CONFIRM_MS = 500;
@@ -70,7 +52,7 @@ const WILL_CONFIRM_MS = 500;
  * wants, takes each task once, queues past its concurrency, answers where
  * the caller listens, and stops without leaving a caller waiting.
  */
-export class TaskWorker implements TaskOwner {
+export class TaskWorker implements TaskOwner, OfferingWorker {
   readonly host = hostname();
   readonly union: string;
   readonly defaultContext: string;
@@ -79,19 +61,17 @@ export class TaskWorker implements TaskOwner {
 
   private readonly inboxPrefix: string;
   private readonly offlinePrefix: string;
-  private readonly routes = new Map<string, WorkerRoute>();
-  private readonly modes = new Map<string, GroupMode>();
+  private readonly routes: RouteTable;
   private readonly active = new Map<string, WorkerTask>();
   private readonly queue: WorkerTask[] = [];
   private readonly seen: RecentMap<true>;
   private readonly completions = new RecentMap<[string, string]>(
     RECENT_COMPLETIONS,
   );
-  private readonly offers = new RecentMap<WorkerTask>(PENDING_OFFERS);
+  private readonly offers = new ClaimOffers(this);
   private readonly badInput: ThrottledWarning;
   private running = 0;
-  private offering = 0;
-  private isClosing = false;
+  isClosing = false;
   private drained?: () => void;
 
   constructor(
@@ -109,6 +89,7 @@ export class TaskWorker implements TaskOwner {
     this.inboxPrefix = getInboxTopic(this.union, '', '').slice(0, -1);
     this.offlinePrefix = getOfflineTopic(this.union, '');
     this.badInput = new ThrottledWarning(logger);
+    this.routes = new RouteTable(options.groupMode ?? 'auto', logger);
     this.connection = new MqttConnection(options, 'worker', logger, {
       onMessage: (topic, payload, packet) =>
         this.handleMessage(topic, payload, packet),
@@ -130,13 +111,12 @@ export class TaskWorker implements TaskOwner {
     return this.options.concurrency ?? 64;
   }
 
-  addRoute(route: WorkerRoute): void {
-    const key = getAddressKey(route.address);
-    if (this.routes.has(key)) {
-      this.logger.warn(`Two handlers serve ${key}; the last one wins.`);
-    }
+  get load(): number {
+    return this.running + this.queue.length;
+  }
 
-    this.routes.set(key, route);
+  addRoute(route: WorkerRoute): void {
+    this.routes.add(route);
   }
 
   async listen(): Promise<void> {
@@ -158,66 +138,7 @@ export class TaskWorker implements TaskOwner {
     const inbox = getInboxFilter(this.union, this.clientId);
     const wills = getOfflineFilter(this.union);
     await this.connection.subscribeAll([inbox, wills], qos);
-
-    for (const [key, route] of this.routes) {
-      const mode = this.chooseMode();
-      const codes = await this.connection.subscribe(
-        [this.getRouteFilter(route, mode)],
-        qos,
-      );
-      this.modes.set(key, await this.settleMode(route, mode, codes[0]));
-    }
-
-    this.logRoutes();
-  }
-
-  private chooseMode(): GroupMode {
-    const mode = this.options.groupMode ?? 'auto';
-    if (mode !== 'auto') {
-      return mode;
-    }
-
-    return this.connection.sharedSubscriptionAvailable ? 'shared' : 'claim';
-  }
-
-  /** A broker that refuses `$share` (SUBACK 0x9E) gets claim mode. */
-  private async settleMode(
-    route: WorkerRoute,
-    mode: GroupMode,
-    code: number,
-  ): Promise<GroupMode> {
-    const canFallBack = (this.options.groupMode ?? 'auto') === 'auto';
-    if (code === SHARED_SUBSCRIPTIONS_NOT_SUPPORTED && canFallBack) {
-      this.logger.warn(
-        `The broker has no shared subscriptions; ` +
-          `${getAddressKey(route.address)} uses claim mode.`,
-      );
-      const plain = this.getRouteFilter(route, 'claim');
-      await this.connection.subscribeAll([plain], this.options.qos ?? 1);
-      return 'claim';
-    }
-
-    if (code >= REFUSED) {
-      const filter = this.getRouteFilter(route, mode);
-      throw new NotAuthorizedError('subscribe', filter);
-    }
-
-    return mode;
-  }
-
-  private getRouteFilter(route: WorkerRoute, mode: GroupMode): string {
-    const filter = getTaskFilter(route.address, TaskAction.Perform);
-    return mode === 'claim' ? filter : getSharedFilter(route.group, filter);
-  }
-
-  private logRoutes(): void {
-    for (const [key, route] of this.routes) {
-      const kind = route.isEvent ? 'event' : 'task';
-      const mode = this.modes.get(key);
-      this.logger.log(
-        `Serving ${kind} ${key} in group ${route.group} (${mode} mode)`,
-      );
-    }
+    await this.routes.subscribe(this.connection, qos);
   }
 
   /** AetherMagic announces every connect, and each handler as idle. */
@@ -291,7 +212,7 @@ export class TaskWorker implements TaskOwner {
 
   private handlePerform(topic: string, message: WireMessage): void {
     const parsed = parseTaskTopic(topic);
-    const route = parsed && this.routes.get(getAddressKey(parsed));
+    const route = parsed && this.routes.get(parsed);
     if (!parsed || !route || message.action !== TaskAction.Perform) {
       this.badInput.warn(
         `Dropped a message on ${topic}: not a perform of a served task ` +
@@ -305,8 +226,7 @@ export class TaskWorker implements TaskOwner {
     }
 
     const task = this.createTask(route, parsed.tid, message);
-    const isClaimed = this.modes.get(getAddressKey(parsed)) === 'claim';
-    if (isClaimed) {
+    if (this.routes.isClaimed(parsed)) {
       this.offer(task);
       return;
     }
@@ -349,55 +269,18 @@ export class TaskWorker implements TaskOwner {
     return true;
   }
 
-  /**
-   * Claim mode: every member hears every task, so each idle one offers and
-   * the caller assigns the task to the first offer of each group.
-   */
   private offer(task: WorkerTask): void {
     const inbox = task.request.reply;
-    if (!inbox) {
-      this.badInput.warn(
-        `Dropped task ${task.tid}: in claim mode a task can only be taken ` +
-          `through an offer, and its caller (a Python peer?) takes none. ` +
-          `Use a broker with shared subscriptions for such callers.`,
-      );
+    if (inbox) {
+      this.offers.offer(task, inbox);
       return;
     }
 
-    const load = this.running + this.queue.length + this.offering;
-    if (load >= this.concurrency) {
-      return;
-    }
-
-    // Every member hears the task at the same moment and the first offer
-    // wins: a busier member waits longer, and a jitter of whole ms (timers
-    // round down to them) keeps the member that subscribed first from
-    // winning every tie.
-    const jitter = Math.floor(Math.random() * OFFER_JITTER_MS);
-    const delay = Math.min(load, OFFER_DELAY_CAP) + jitter;
-    this.offering += 1;
-    setTimeout(() => {
-      this.offering -= 1;
-      this.sendOffer(task, inbox);
-    }, delay);
-  }
-
-  private sendOffer(task: WorkerTask, inbox: string): void {
-    if (this.isClosing) {
-      return;
-    }
-
-    this.offers.set(task.tid, task);
-    const offer = encodeMessage({
-      host: this.host,
-      client: this.clientId,
-      action: InboxAction.Offer,
-      status: WireStatus.Available,
-      progress: 0,
-      data: {},
-      group: task.group,
-    });
-    this.send(inbox, offer);
+    this.badInput.warn(
+      `Dropped task ${task.tid}: in claim mode a task can only be taken ` +
+        `through an offer, and its caller (a Python peer?) takes none. ` +
+        `Use a broker with shared subscriptions for such callers.`,
+    );
   }
 
   private handleInbox(tid: string, message: WireMessage): void {
@@ -419,8 +302,7 @@ export class TaskWorker implements TaskOwner {
   }
 
   private takeOffer(tid: string): void {
-    const task = this.offers.get(tid);
-    this.offers.delete(tid);
+    const task = this.offers.take(tid);
     if (task && !this.isClosing && !this.seen.has(tid)) {
       this.accept(task);
     }
@@ -442,7 +324,7 @@ export class TaskWorker implements TaskOwner {
   private start(task: WorkerTask): void {
     this.running += 1;
     task.phase = TaskPhase.Running;
-    const route = this.routes.get(getAddressKey(task.address));
+    const route = this.routes.get(task.address);
 
     try {
       route?.perform(task);
@@ -554,14 +436,8 @@ export class TaskWorker implements TaskOwner {
   }
 
   private async stopTaking(): Promise<void> {
-    const filters = [...this.routes.values()].map((route) =>
-      this.getRouteFilter(
-        route,
-        this.modes.get(getAddressKey(route.address)) ?? 'shared',
-      ),
-    );
     if (this.connection.isConnected) {
-      await this.connection.unsubscribe(filters);
+      await this.connection.unsubscribe(this.routes.getFilters());
     }
   }
 

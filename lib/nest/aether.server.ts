@@ -38,7 +38,7 @@ export class AetherServer
   private readonly worker: TaskWorker;
   private readonly events = new StatusEmitter();
 
-  constructor(private readonly options: AetherServerOptions = {}) {
+  constructor(options: AetherServerOptions = {}) {
     super();
     this.worker = new TaskWorker(options, this.logger, (status) => {
       this._status$.next(status);

@@ -1,0 +1,50 @@
+import type { MqttConnection } from './connection.js';
+import type { AetherLogger } from './logger.js';
+import { getAddressKey } from './pattern.js';
+import { getTaskFilter, TaskAction, type TaskAddress } from './topics.js';
+
+const SUBACK_FAILURE = 0x80;
+
+/**
+ * Python workers answer on the tid topics, not on the caller's inbox. One
+ * subscription per task address, made before its first task is sent,
+ * catches all their replies; none is made per task.
+ */
+export class TaskTopicListener {
+  private readonly subscribed = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly connection: MqttConnection,
+    private readonly qos: 0 | 1,
+    private readonly logger: AetherLogger,
+  ) {}
+
+  listen(address: TaskAddress): Promise<void> {
+    const key = getAddressKey(address);
+    let subscribed = this.subscribed.get(key);
+    if (!subscribed) {
+      const filters = [
+        getTaskFilter(address, TaskAction.Status),
+        getTaskFilter(address, TaskAction.Complete),
+      ];
+      subscribed = this.connection
+        .subscribe(filters, this.qos)
+        .then((codes) => this.warnIfRefused(filters, codes));
+      this.subscribed.set(key, subscribed);
+    }
+
+    return subscribed;
+  }
+
+  // Only Python workers answer there, so a refusal is no reason to fail:
+  // Nest workers still answer on the inbox.
+  private warnIfRefused(filters: string[], codes: number[]): void {
+    if (codes.some((code) => code >= SUBACK_FAILURE)) {
+      this.logger.warn(
+        `The broker refused ${filters.join(' and ')}: replies of Python ` +
+          `workers will not reach this client. Grant read on them if ` +
+          `Python workers serve this task.`,
+      );
+    }
+  }
+}
