@@ -33,6 +33,7 @@ import {
   type CallObserver,
   type CallOptions,
 } from './pending-call.js';
+import { ClaimAssigner, type Offer } from './claim-assigner.js';
 import { LostWorkerWatch, type WatchedCaller } from './lost-worker-watch.js';
 import { RecentMap } from './recent-map.js';
 import { TaskTopicListener } from './task-topic-listener.js';
@@ -69,7 +70,11 @@ export class TaskCaller implements WatchedCaller {
   private readonly offlinePrefix: string;
   private readonly pending = new Map<string, PendingCall>();
   private readonly taskTopics: TaskTopicListener;
-  private readonly events = new RecentMap<Set<string>>(RECENT_EVENTS);
+  private readonly events = new RecentMap<true>(RECENT_EVENTS);
+  private readonly assigner = new ClaimAssigner(
+    (offer) => this.assignOffer(offer),
+    (workerId) => this.countInFlight(workerId),
+  );
   private readonly cancelled = new RecentMap<true>(RECENT_CANCELS);
   private readonly badInput: ThrottledWarning;
   private readonly tidPrefix = randomBytes(3).toString('hex');
@@ -190,7 +195,7 @@ export class TaskCaller implements WatchedCaller {
 
     // Claim-mode workers offer to take events too; remember whom we gave
     // each event to, so that one worker of each group runs it.
-    this.events.set(tid, new Set());
+    this.events.set(tid, true);
     await this.connection.publish(topic, payload, { qos: this.qos });
   }
 
@@ -358,18 +363,39 @@ export class TaskCaller implements WatchedCaller {
     call: PendingCall | undefined,
     message: WireMessage,
   ): void {
-    const group = message.group ?? '';
-    const assigned = call ? call.assignedGroups : this.events.get(tid);
-    if (!assigned || assigned.has(group)) {
+    if (!call && !this.events.has(tid)) {
       return;
     }
 
-    assigned.add(group);
-    if (call && call.workerId === undefined) {
-      call.bindWorker(message.client, group);
+    const load = (message.data as { load?: unknown } | null)?.load;
+    this.assigner.handleOffer({
+      tid,
+      group: message.group ?? '',
+      workerId: message.client,
+      load: typeof load === 'number' ? load : 0,
+    });
+  }
+
+  private assignOffer(offer: Offer): void {
+    const call = this.pending.get(offer.tid);
+    if (!call && !this.events.has(offer.tid)) {
+      return;
     }
 
-    this.sendControl(message.client, tid, InboxAction.Assign);
+    if (call && call.workerId === undefined) {
+      call.bindWorker(offer.workerId, offer.group);
+    }
+
+    this.sendControl(offer.workerId, offer.tid, InboxAction.Assign);
+  }
+
+  private countInFlight(workerId: string): number {
+    let count = 0;
+    for (const call of this.pending.values()) {
+      count += call.workerId === workerId ? 1 : 0;
+    }
+
+    return count;
   }
 
   /** A status for a call nobody waits for: its worker should stop. */
@@ -442,6 +468,7 @@ export class TaskCaller implements WatchedCaller {
     }
 
     this.logger.debug?.(`Sending ${call.tid} again in ${delay} ms`);
+    this.assigner.forget(call.tid);
     call.resendAfter(delay, () => this.publishPerform(call));
   }
 

@@ -6,7 +6,6 @@ import type { WorkerTask } from './worker-task.js';
 export interface OfferingWorker {
   readonly host: string;
   readonly clientId: string;
-  readonly concurrency: number;
   /** Tasks running and queued here. */
   readonly load: number;
   readonly isClosing: boolean;
@@ -14,49 +13,24 @@ export interface OfferingWorker {
 }
 
 const PENDING_OFFERS = 1024;
-// In ms: the longest a busy member holds back its offer, and the spread
-// of the random part that breaks ties.
-const OFFER_DELAY_CAP = 20;
-const OFFER_JITTER_MS = 8;
 
 /**
  * Claim mode, for brokers without shared subscriptions: every member hears
  * every task, each member with room offers to take it on the caller's
- * inbox, and the caller assigns it to the first offer of each group.
+ * inbox, and the caller assigns it to one offer of each group (see
+ * ClaimAssigner). Offers not taken are forgotten oldest first.
  */
 export class ClaimOffers {
   private readonly offers = new RecentMap<WorkerTask>(PENDING_OFFERS);
-  private offering = 0;
 
   constructor(private readonly worker: OfferingWorker) {}
 
+  /**
+   * Offers at once, with this worker's load: a full worker offers too, so
+   * that the caller need not wait for its silence, and picks it only when
+   * every member is as busy (the task then waits in this worker's queue).
+   */
   offer(task: WorkerTask, inbox: string): void {
-    const load = this.worker.load + this.offering;
-    if (load >= this.worker.concurrency) {
-      return;
-    }
-
-    // The first offer wins, so a busier member waits longer. Offers fired
-    // in one tick reach the broker in one batch, and timers round down to
-    // whole ms: the jitter keeps the member that subscribed first from
-    // winning every tie.
-    const jitter = Math.floor(Math.random() * OFFER_JITTER_MS);
-    const delay = Math.min(load, OFFER_DELAY_CAP) + jitter;
-    this.offering += 1;
-    setTimeout(() => {
-      this.offering -= 1;
-      this.sendOffer(task, inbox);
-    }, delay);
-  }
-
-  /** The task the caller assigned to this worker, once. */
-  take(tid: string): WorkerTask | undefined {
-    const task = this.offers.get(tid);
-    this.offers.delete(tid);
-    return task;
-  }
-
-  private sendOffer(task: WorkerTask, inbox: string): void {
     if (this.worker.isClosing) {
       return;
     }
@@ -68,9 +42,16 @@ export class ClaimOffers {
       action: InboxAction.Offer,
       status: WireStatus.Available,
       progress: 0,
-      data: {},
+      data: { load: this.worker.load },
       group: task.group,
     });
     this.worker.send(inbox, offer);
+  }
+
+  /** The task the caller assigned to this worker, once. */
+  take(tid: string): WorkerTask | undefined {
+    const task = this.offers.get(tid);
+    this.offers.delete(tid);
+    return task;
   }
 }

@@ -67,8 +67,6 @@ export function resolveCallOptions(
 export class PendingCall {
   workerId?: string;
   group?: string;
-  /** Claim mode: the groups whose first offer was taken. */
-  readonly assignedGroups = new Set<string>();
   isDone = false;
   /** When the worker last answered: a will older than that is stale. */
   lastHeardAt = Date.now();
@@ -146,7 +144,6 @@ export class PendingCall {
   resendAfter(delayMs: number, send: () => void): void {
     this.workerId = undefined;
     this.group = undefined;
-    this.assignedGroups.clear();
     clearTimeout(this.receiptTimer);
     clearTimeout(this.resendTimer);
 

@@ -1,0 +1,114 @@
+import { RecentMap } from './recent-map.js';
+
+/** One offer of a claim-mode worker to take a task. */
+export interface Offer {
+  tid: string;
+  group: string;
+  workerId: string;
+  /** Tasks running and queued at the worker when it offered. */
+  load: number;
+}
+
+interface Round {
+  offers: Offer[];
+  timer: NodeJS.Timeout;
+}
+
+// How long the caller waits for the offers of a group's other known
+// members after the first one, in ms. Every member offers, even a full one,
+// so the window only runs out when a member is gone or its event loop is
+// slow. A member that has not offered for MEMBER_TTL_MS is forgotten.
+const OFFER_WINDOW_MS = 10;
+const MEMBER_TTL_MS = 10_000;
+const DECIDED_ROUNDS = 4096;
+
+/**
+ * Claim mode, at the caller: gives each task to one offering worker of
+ * each group. Racing offers would favour whichever member the broker or
+ * the event loop serves first, so the caller collects the offers of the
+ * members it knows (at most OFFER_WINDOW_MS after the first) and picks the
+ * least loaded, counting its own tasks in flight there, ties at random.
+ */
+export class ClaimAssigner {
+  private readonly members = new Map<string, Map<string, number>>();
+  private readonly learningUntil = new Map<string, number>();
+  private readonly rounds = new Map<string, Round>();
+  /** Per task, the groups whose worker was chosen. */
+  private readonly decided = new RecentMap<Set<string>>(DECIDED_ROUNDS);
+
+  constructor(
+    private readonly assign: (offer: Offer) => void,
+    private readonly countInFlight: (workerId: string) => number,
+  ) {}
+
+  handleOffer(offer: Offer): void {
+    const key = `${offer.tid}/${offer.group}`;
+    const expected = this.rememberMember(offer);
+    if (this.decided.get(offer.tid)?.has(offer.group)) {
+      return;
+    }
+
+    let round = this.rounds.get(key);
+    if (!round) {
+      const timer = setTimeout(() => this.decide(key), OFFER_WINDOW_MS);
+      round = { offers: [], timer };
+      this.rounds.set(key, round);
+    }
+
+    round.offers.push(offer);
+    const isLearning = Date.now() < (this.learningUntil.get(offer.group) ?? 0);
+    if (round.offers.length >= expected && !isLearning) {
+      this.decide(key);
+    }
+  }
+
+  /** Records the member; returns how many members the group has now. */
+  private rememberMember(offer: Offer): number {
+    let members = this.members.get(offer.group);
+    if (!members) {
+      // A group seen for the first time: its other members' offers are
+      // still on their way, so its first rounds wait out the window.
+      members = new Map();
+      this.members.set(offer.group, members);
+      this.learningUntil.set(offer.group, Date.now() + OFFER_WINDOW_MS);
+    }
+
+    const now = Date.now();
+    members.set(offer.workerId, now);
+    for (const [workerId, seenAt] of members) {
+      if (now - seenAt > MEMBER_TTL_MS) {
+        members.delete(workerId);
+      }
+    }
+
+    return members.size;
+  }
+
+  private decide(key: string): void {
+    const round = this.rounds.get(key);
+    if (!round) {
+      return;
+    }
+
+    clearTimeout(round.timer);
+    this.rounds.delete(key);
+    const chosen = this.pickLeastLoaded(round.offers);
+    const groups = this.decided.get(chosen.tid) ?? new Set<string>();
+    groups.add(chosen.group);
+    this.decided.set(chosen.tid, groups);
+    this.assign(chosen);
+  }
+
+  /** A task sent again (a retry) is offered and assigned anew. */
+  forget(tid: string): void {
+    this.decided.delete(tid);
+  }
+
+  private pickLeastLoaded(offers: Offer[]): Offer {
+    const loadOf = (offer: Offer) =>
+      offer.load + this.countInFlight(offer.workerId);
+    const lowest = Math.min(...offers.map(loadOf));
+    const best = offers.filter((offer) => loadOf(offer) === lowest);
+    return best[Math.floor(Math.random() * best.length)];
+  }
+}
