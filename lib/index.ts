@@ -41,3 +41,6 @@ export type {
   StatusEvent,
 } from './core/pending-call.js';
 export { getDefaultGroup } from './core/topics.js';
+
+export { createMosquittoAcl } from './acl/mosquitto-acl.js';
+export type { AclDescription, AclUser, TaskGrant } from './acl/acl.types.js';
