@@ -24,6 +24,7 @@ export {
   NoWorkerError,
   NotAuthorizedError,
   PayloadTooLargeError,
+  PublishFailedError,
   TaskTimeoutError,
   WorkerLostError,
   type FailureData,

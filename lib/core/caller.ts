@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 
 import {
   decodeMessage,
+  describeError,
   encodeMessage,
   InboxAction,
   WireStatus,
@@ -14,9 +15,11 @@ import {
   type ConnectionStatus,
 } from './connection.js';
 import {
+  AetherError,
   ConnectionClosedError,
   InvalidInputError,
   NoWorkerError,
+  PublishFailedError,
   TaskTimeoutError,
   WorkerLostError,
 } from './errors.js';
@@ -246,7 +249,7 @@ export class TaskCaller implements WatchedCaller {
           this.retryOrFail(call, new NoWorkerError(call.tid, NO_SUBSCRIBER));
         }
       },
-      (error: unknown) => this.finish(call, error as Error),
+      (error: unknown) => this.finish(call, toAetherError(call.tid, error)),
     );
   }
 
@@ -472,10 +475,20 @@ export class TaskCaller implements WatchedCaller {
     call.resendAfter(delay, () => this.publishPerform(call));
   }
 
-  /** After a reconnect, each call asks again: the broker may have lost it. */
+  /**
+   * After a reconnect, each call whose worker is known asks it where the
+   * task stands: replies may have been lost with the broker. A call with
+   * no worker yet is not sent to the task topic again: MQTT.js re-sends an
+   * unacknowledged perform itself, a second copy would go to a second
+   * worker, and a copy the broker lost ends in AETHER_NO_WORKER (retried
+   * when the call allows) at its receipt timeout.
+   */
   private resumeAll(): void {
     for (const call of this.pending.values()) {
-      this.publishPerform(call, this.getWorkerInbox(call) ?? call.topic);
+      const inbox = this.getWorkerInbox(call);
+      if (inbox) {
+        this.publishPerform(call, inbox);
+      }
     }
   }
 
@@ -524,3 +537,9 @@ export class TaskCaller implements WatchedCaller {
 }
 
 const NO_SUBSCRIBER = 'the broker says nobody subscribes to its topic';
+
+function toAetherError(tid: string, error: unknown): AetherError {
+  return error instanceof AetherError
+    ? error
+    : new PublishFailedError(tid, describeError(error));
+}

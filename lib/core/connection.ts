@@ -50,6 +50,8 @@ const UNSUPPORTED_PROTOCOL_CODES = new Set([1, 132]);
 const NO_MATCHING_SUBSCRIBERS = 0x10;
 const NOT_AUTHORIZED = 0x87;
 const SUBACK_FAILURE = 0x80;
+const GRACEFUL_END_MS = 2000;
+const END_POLL_MS = 20;
 // MQTT 5 (3.1.2.11.3): absent from CONNACK, the receive maximum is 65,535.
 const DEFAULT_RECEIVE_MAXIMUM = 65_535;
 // Fixed header, topic length, packet id and room for properties.
@@ -424,12 +426,29 @@ export class MqttConnection {
     this.isClosing = true;
     const client = this.client;
     if (client) {
-      await new Promise<void>((resolve) =>
-        client.end(false, {}, () => resolve()),
-      );
+      await this.endClient(client);
     }
 
     this.setStatus(ConnectionStatus.Closed);
     this.logger.log(`${this.clientId} closed`);
+  }
+
+  /**
+   * MQTT.js's graceful end waits for every QoS 1 acknowledgement with no
+   * limit, and stops the reconnects that could bring them: with the broker
+   * away it never returns, and a second end() is ignored. So wait here,
+   * bounded, then end once, dropping what is still unacknowledged.
+   */
+  private async endClient(client: MqttClient): Promise<void> {
+    const deadline = Date.now() + GRACEFUL_END_MS;
+    const hasOutgoing = () => Object.keys(client.outgoing).length > 0;
+    while (client.connected && hasOutgoing() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, END_POLL_MS));
+    }
+
+    const force = !client.connected || hasOutgoing();
+    await new Promise<void>((resolve) =>
+      client.end(force, {}, () => resolve()),
+    );
   }
 }

@@ -15,6 +15,7 @@ export enum AetherErrorCode {
   PayloadTooLarge = 'AETHER_PAYLOAD_TOO_LARGE',
   ConnectionClosed = 'AETHER_CONNECTION_CLOSED',
   ConnectionRefused = 'AETHER_CONNECTION_REFUSED',
+  PublishFailed = 'AETHER_PUBLISH_FAILED',
 }
 
 /** Codes a worker puts in the data of a `failed` completion. */
@@ -146,6 +147,16 @@ export class ConnectionRefusedError extends AetherError {
       `The broker at ${url} refused the connection: ${why}. Check the ` +
         `username, password or certificate in the options; this client ` +
         `will not retry a refusal.`,
+    );
+  }
+}
+
+export class PublishFailedError extends AetherError {
+  constructor(tid: string, why: string) {
+    super(
+      AetherErrorCode.PublishFailed,
+      `Task ${tid} could not be sent: ${why}. The client was probably ` +
+        `closed meanwhile; send it again from a connected client.`,
     );
   }
 }

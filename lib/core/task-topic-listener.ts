@@ -1,3 +1,4 @@
+import { describeError } from './codec.js';
 import type { MqttConnection } from './connection.js';
 import type { AetherLogger } from './logger.js';
 import { getAddressKey } from './pattern.js';
@@ -27,13 +28,24 @@ export class TaskTopicListener {
         getTaskFilter(address, TaskAction.Status),
         getTaskFilter(address, TaskAction.Complete),
       ];
-      subscribed = this.connection
-        .subscribe(filters, this.qos)
-        .then((codes) => this.warnIfRefused(filters, codes));
+      subscribed = this.connection.subscribe(filters, this.qos).then(
+        (codes) => this.warnIfRefused(filters, codes),
+        (error: unknown) => this.forget(key, filters, error),
+      );
       this.subscribed.set(key, subscribed);
     }
 
     return subscribed;
+  }
+
+  // Sent while the broker was away, a SUBSCRIBE fails: the task still goes
+  // out (Nest workers answer on the inbox), and the next task tries again.
+  private forget(key: string, filters: string[], error: unknown): void {
+    this.subscribed.delete(key);
+    this.logger.warn(
+      `Could not subscribe to ${filters.join(' and ')} ` +
+        `(${describeError(error)}); will try again with the next task.`,
+    );
   }
 
   // Only Python workers answer there, so a refusal is no reason to fail:

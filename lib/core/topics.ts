@@ -49,11 +49,29 @@ export function assertTopicLevel(name: unknown, what: string): string {
     throw new InvalidNameError(what, String(name), 'it is empty');
   }
 
-  if (/[/+#\u0000]/.test(name)) {
-    throw new InvalidNameError(what, name, 'it holds "/", "+", "#" or NUL');
+  if (!isTopicLevel(name)) {
+    throw new InvalidNameError(
+      what,
+      name,
+      'it holds "/", "+", "#", a control character, or is over ' +
+        `${MAX_LEVEL_LENGTH} characters`,
+    );
   }
 
   return name;
+}
+
+// Wildcards and control characters make a broker drop the connection
+// (MQTT 5.0, 4.7.3), and MQTT.js then re-sends the same publish forever.
+const UNSAFE_IN_LEVEL = /[/+#\u0000-\u001f\u007f]/;
+const MAX_LEVEL_LENGTH = 256;
+
+export function isTopicLevel(name: string): boolean {
+  return (
+    name.length > 0 &&
+    name.length <= MAX_LEVEL_LENGTH &&
+    !UNSAFE_IN_LEVEL.test(name)
+  );
 }
 
 export function assertTaskAddress(address: TaskAddress): TaskAddress {
@@ -88,6 +106,22 @@ export function getSharedFilter(group: string, filter: string): string {
 
 export function getInboxTopic(union: string, clientId: string, tid: string) {
   return `${union}/inbox/${clientId}/${tid}`;
+}
+
+/**
+ * True for `<union>/inbox/<client id>/<tid>` of this task and nothing else:
+ * a reply topic comes from the sender, and a worker must not publish where
+ * a peer points it, or on a topic the broker would refuse.
+ */
+export function isInboxTopic(topic: string, union: string, tid: string) {
+  const levels = topic.split('/');
+  return (
+    levels.length === 4 &&
+    levels[0] === union &&
+    levels[1] === 'inbox' &&
+    isTopicLevel(levels[2]) &&
+    levels[3] === tid
+  );
 }
 
 export function getInboxFilter(union: string, clientId: string): string {

@@ -30,6 +30,7 @@ import {
   getOfflineTopic,
   getOnlineTopic,
   getTaskTopic,
+  isInboxTopic,
   parseTaskTopic,
   TaskAction,
 } from './topics.js';
@@ -192,9 +193,9 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     }
 
     const message = decoded.message;
-    const replyTopic = packet.properties?.responseTopic;
-    if (replyTopic && !message.reply) {
-      message.reply = replyTopic;
+    const responseTopic = packet.properties?.responseTopic;
+    if (responseTopic && !message.reply) {
+      message.reply = responseTopic;
     }
 
     if (topic.startsWith(this.inboxPrefix)) {
@@ -222,6 +223,14 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     }
 
     if (this.resume(parsed.tid) || this.isClosing) {
+      return;
+    }
+
+    if (message.reply && !isInboxTopic(message.reply, this.union, parsed.tid)) {
+      this.badInput.warn(
+        `Dropped task ${parsed.tid}: its reply topic is not this task's ` +
+          `inbox topic (${this.union}/inbox/<client id>/${parsed.tid}).`,
+      );
       return;
     }
 

@@ -12,6 +12,7 @@ import {
   collect,
   createClient,
   createUnion,
+  delay,
   getCompletion,
   startWorker,
   type StartedWorker,
@@ -173,12 +174,23 @@ describe('two-way interop with AetherMagic for Python', () => {
       ),
     );
     const tids = results.map((events) => getCompletion(events).tid);
-    const pythonRuns = pythons.flatMap((peer) =>
-      peer.events
-        .filter((event) => event.event === 'performed')
-        .map((event) => event.tid as string),
-    );
+    const getPythonRuns = () =>
+      pythons.flatMap((peer) =>
+        peer.events
+          .filter((event) => event.event === 'performed')
+          .map((event) => event.tid as string),
+      );
 
+    // A peer prints what it performed after it publishes the completion.
+    for (let wait = 0; wait < 100; wait += 1) {
+      if (nestRuns.length + getPythonRuns().length >= tids.length) {
+        break;
+      }
+
+      await delay(20);
+    }
+
+    const pythonRuns = getPythonRuns();
     const allRuns = [...nestRuns, ...pythonRuns].sort();
     assert.deepEqual(allRuns, [...tids].sort(), 'each task ran once');
     assert.ok(nestRuns.length > 0, 'Nest workers took a share');
