@@ -2,7 +2,8 @@
 // brokers are not mocked, so their absence is a failure that says what to
 // install, never a skip.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 const requirements = [
   {
@@ -30,7 +31,23 @@ if (missing.length > 0) {
   process.exit(1);
 }
 
-const files = process.argv.slice(2);
+// Node 20 takes every .js file under a folder named "test" for a test
+// file, support modules included; so name the test files one by one.
+function findTestFiles(folder) {
+  return readdirSync(folder, { withFileTypes: true })
+    .flatMap((entry) => {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) {
+        return findTestFiles(path);
+      }
+
+      return entry.name.endsWith('.test.js') ? [path] : [];
+    })
+    .sort();
+}
+
+const named = process.argv.slice(2);
+const files = named.length > 0 ? named : findTestFiles('dist/test');
 const result = spawnSync(
   process.execPath,
   [
@@ -40,7 +57,7 @@ const result = spawnSync(
     '--test-reporter-destination=stdout',
     '--test-reporter=./scripts/summary-reporter.mjs',
     '--test-reporter-destination=stdout',
-    ...(files.length > 0 ? files : ['dist/test/']),
+    ...files,
   ],
   { stdio: 'inherit' },
 );

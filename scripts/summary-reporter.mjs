@@ -1,19 +1,35 @@
 // A node:test reporter that ends the run with one line CI can read:
 // "N passed, N failed". Suites and the per-file wrappers Node 20 reports
-// are not tests of their own, so only leaf tests are counted.
+// are not tests of their own, so only leaf tests are counted; but a file
+// that fails with no failing test in it (it crashed, or would not load)
+// counts as one failure.
 export default async function* summaryReporter(source) {
   let passed = 0;
   let failed = 0;
   let skipped = 0;
+  const filesWithFailures = new Set();
+  const failedFiles = [];
 
   for await (const event of source) {
     if (event.type !== 'test:pass' && event.type !== 'test:fail') {
       continue;
     }
 
-    const { details, name } = event.data;
-    if (details?.type === 'suite' || /\.(js|mjs|cjs)$/.test(name)) {
+    const { details, name, file } = event.data;
+    if (/\.(js|mjs|cjs)$/.test(name)) {
+      if (event.type === 'test:fail') {
+        failedFiles.push(name);
+      }
+
       continue;
+    }
+
+    if (details?.type === 'suite') {
+      continue;
+    }
+
+    if (event.type === 'test:fail') {
+      filesWithFailures.add(file);
     }
 
     if (event.data.skip || event.data.todo) {
@@ -25,6 +41,7 @@ export default async function* summaryReporter(source) {
     }
   }
 
+  failed += failedFiles.filter((name) => !filesWithFailures.has(name)).length;
   const skips = skipped ? `, ${skipped} skipped` : '';
   yield `\n${passed} passed, ${failed} failed${skips}\n`;
 }
