@@ -481,13 +481,16 @@ export class TaskCaller implements WatchedCaller {
    * no worker yet is not sent to the task topic again: MQTT.js re-sends an
    * unacknowledged perform itself, a second copy would go to a second
    * worker, and a copy the broker lost ends in AETHER_NO_WORKER (retried
-   * when the call allows) at its receipt timeout.
+   * when the call allows) at its receipt timeout, which starts anew so
+   * that a worker that has the task can say so once it is back.
    */
   private resumeAll(): void {
     for (const call of this.pending.values()) {
       const inbox = this.getWorkerInbox(call);
       if (inbox) {
         this.publishPerform(call, inbox);
+      } else {
+        call.restartReceiptTimer();
       }
     }
   }

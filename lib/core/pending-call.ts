@@ -92,6 +92,13 @@ export class PendingCall {
     this.startReceiptTimer();
   }
 
+  /** After a reconnect, a worker gets its full time to answer again. */
+  restartReceiptTimer(): void {
+    if (!this.isDone && this.workerId === undefined) {
+      this.startReceiptTimer();
+    }
+  }
+
   private startReceiptTimer(): void {
     clearTimeout(this.receiptTimer);
     this.receiptTimer = setTimeout(() => {

@@ -44,6 +44,7 @@ import {
 } from './worker-task.js';
 
 const RECENT_COMPLETIONS = 256;
+const RESEND_AGAIN_MS = 1000;
 // A will is acted on after this long, once it is clear that the broker
 // itself did not go away (it sends every will when it shuts down).
 const WILL_CONFIRM_MS = 500;
@@ -99,6 +100,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
         this.announce();
         if (!isFirst) {
           this.resendStatuses();
+          setTimeout(() => this.resendStatuses(), RESEND_AGAIN_MS);
         }
       },
     });
@@ -161,8 +163,9 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
 
   /**
    * Replies sent while the broker was away may be lost with it: tell each
-   * caller where its task stands. Callers ask too, when they reconnect
-   * last (TaskCaller.resumeAll).
+   * caller where its task stands, at once and again a little later, for a
+   * caller that reconnects after this worker. Callers that know their
+   * worker ask too (TaskCaller.resumeAll).
    */
   private resendStatuses(): void {
     for (const task of this.active.values()) {

@@ -62,6 +62,8 @@ export interface KeyRuns {
   starts: number;
   dones: number;
   workers: Set<number>;
+  /** Runs to the end, per worker: over 1 means one worker ran it twice. */
+  donesByWorker: Map<number, number>;
 }
 
 export function countRunsByKey(lines: WorkerLogLine[]): Map<string, KeyRuns> {
@@ -75,10 +77,15 @@ export function countRunsByKey(lines: WorkerLogLine[]): Map<string, KeyRuns> {
       starts: 0,
       dones: 0,
       workers: new Set<number>(),
+      donesByWorker: new Map<number, number>(),
     };
     runs.workers.add(line.worker);
     runs.starts += line.step === 'start' ? 1 : 0;
-    runs.dones += line.step === 'done' ? 1 : 0;
+    if (line.step === 'done') {
+      runs.dones += 1;
+      const done = runs.donesByWorker.get(line.worker) ?? 0;
+      runs.donesByWorker.set(line.worker, done + 1);
+    }
     byKey.set(line.key, runs);
   }
 
