@@ -42,12 +42,15 @@ export const enum TaskPhase {
  */
 export class WorkerTask {
   phase = TaskPhase.Queued;
-  readonly controller = new AbortController();
   /** The last value the handler produced: the output so far. */
   output?: unknown;
   /** The topic and payload of the completion, once sent. */
   completion?: [string, string];
 
+  // Made only when a handler reads its signal or the task is aborted:
+  // most tasks are neither, and one controller per task shows in profiles.
+  private controller?: AbortController;
+  private abortListener?: () => void;
   private receiptTimer?: NodeJS.Timeout;
   private hasReplied = false;
   private lastStatus?: string;
@@ -71,7 +74,13 @@ export class WorkerTask {
   }
 
   get signal(): AbortSignal {
+    this.controller ??= new AbortController();
     return this.controller.signal;
+  }
+
+  /** Calls `listener` once if the task is aborted (one listener). */
+  whenAborted(listener: () => void): void {
+    this.abortListener = listener;
   }
 
   /** The receipt waits a little: a fast task needs only its completion. */
@@ -110,7 +119,9 @@ export class WorkerTask {
       return;
     }
 
+    this.controller ??= new AbortController();
     this.controller.abort(new Error(message));
+    this.abortListener?.();
     this.fail({ code, message });
   }
 

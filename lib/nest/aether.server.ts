@@ -6,7 +6,7 @@ import {
   type WritePacket,
 } from '@nestjs/microservices';
 import type { MqttClient } from 'mqtt';
-import { fromEvent, takeUntil, type Observable } from 'rxjs';
+import { Observable, takeUntil } from 'rxjs';
 
 import type { ConnectionStatus } from '../core/connection.js';
 import { AetherFailureCode, describeFailure } from '../core/errors.js';
@@ -99,10 +99,15 @@ export class AetherServer
       return;
     }
 
+    // A cancel unsubscribes the handler's stream, so a handler that
+    // returns an Observable stops without reading its signal.
+    const aborted$ = new Observable<void>((subscriber) =>
+      task.whenAborted(() => subscriber.next()),
+    );
     const produce = async () => {
       const result = await handler(task.input, context);
       return this.transformToObservable(result).pipe(
-        takeUntil(fromEvent(task.signal, 'abort')),
+        takeUntil(aborted$),
       ) as Observable<unknown>;
     };
 
