@@ -55,6 +55,7 @@ import {
 
 const RECENT_EVENTS = 1024;
 const RECENT_CANCELS = 1024;
+const RECENT_PATTERNS = 256;
 // How often a call that waits for a worker sends its task again.
 const WAIT_RESEND_MS = 500;
 
@@ -74,6 +75,7 @@ export class TaskCaller implements WatchedCaller {
   private readonly pending = new Map<string, PendingCall>();
   private readonly taskTopics: TaskTopicListener;
   private readonly events = new RecentMap<true>(RECENT_EVENTS);
+  private readonly addresses = new RecentMap<TaskAddress>(RECENT_PATTERNS);
   private readonly assigner = new ClaimAssigner(
     (offer) => this.assignOffer(offer),
     (workerId) => this.countInFlight(workerId),
@@ -149,8 +151,19 @@ export class TaskCaller implements WatchedCaller {
     return this.options.qos ?? 1;
   }
 
+  /** Nest hands over every pattern as a string, and apps use a few. */
   resolveAddress(pattern: unknown): TaskAddress {
-    return parsePattern(pattern, this.union, this.defaultContext);
+    if (typeof pattern !== 'string') {
+      return parsePattern(pattern, this.union, this.defaultContext);
+    }
+
+    let address = this.addresses.get(pattern);
+    if (!address) {
+      address = parsePattern(pattern, this.union, this.defaultContext);
+      this.addresses.set(pattern, address);
+    }
+
+    return address;
   }
 
   /**
@@ -181,10 +194,15 @@ export class TaskCaller implements WatchedCaller {
       (error) => this.retryOrFail(call, error),
     );
     this.pending.set(tid, call);
-    this.taskTopics.listen(address).then(
-      () => this.publishPerform(call),
-      (error: unknown) => this.finish(call, error as Error),
-    );
+    const listening = this.taskTopics.listen(address);
+    if (listening) {
+      listening.then(
+        () => this.publishPerform(call),
+        (error: unknown) => this.finish(call, error as Error),
+      );
+    } else {
+      this.publishPerform(call);
+    }
 
     return () => this.abandon(call);
   }

@@ -13,6 +13,8 @@ const SUBACK_FAILURE = 0x80;
  */
 export class TaskTopicListener {
   private readonly subscribed = new Map<string, Promise<void>>();
+  // Addresses whose SUBACK came: their tasks go out without a promise hop.
+  private readonly ready = new Set<string>();
 
   constructor(
     private readonly connection: MqttConnection,
@@ -20,8 +22,13 @@ export class TaskTopicListener {
     private readonly logger: AetherLogger,
   ) {}
 
-  listen(address: TaskAddress): Promise<void> {
+  /** Resolves once subscribed; undefined when that happened already. */
+  listen(address: TaskAddress): Promise<void> | undefined {
     const key = getAddressKey(address);
+    if (this.ready.has(key)) {
+      return undefined;
+    }
+
     let subscribed = this.subscribed.get(key);
     if (!subscribed) {
       const filters = [
@@ -29,7 +36,10 @@ export class TaskTopicListener {
         getTaskFilter(address, TaskAction.Complete),
       ];
       subscribed = this.connection.subscribe(filters, this.qos).then(
-        (codes) => this.warnIfRefused(filters, codes),
+        (codes) => {
+          this.ready.add(key);
+          this.warnIfRefused(filters, codes);
+        },
         (error: unknown) => this.forget(key, filters, error),
       );
       this.subscribed.set(key, subscribed);

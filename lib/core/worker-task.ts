@@ -22,11 +22,13 @@ export interface ReplyTarget {
 export interface TaskOwner {
   readonly host: string;
   readonly clientId: string;
-  readonly receiptDelay: number;
+  /** Calls `task.sendReceipt()` after the receipt delay. */
+  scheduleReceipt(task: WorkerTask): void;
   send(topic: string, payload: string): void;
   /** Checks the size; returns a failure to report instead, or null. */
   findSizeProblem(topic: string, payload: string): FailureData | null;
-  onTaskEnd(task: WorkerTask): void;
+  /** `wasQueued`: it ended before it ran (cancelled, or shut down). */
+  onTaskEnd(task: WorkerTask, wasQueued: boolean): void;
 }
 
 export const enum TaskPhase {
@@ -51,7 +53,6 @@ export class WorkerTask {
   // most tasks are neither, and one controller per task shows in profiles.
   private controller?: AbortController;
   private abortListener?: () => void;
-  private receiptTimer?: NodeJS.Timeout;
   private hasReplied = false;
   private lastStatus?: string;
 
@@ -89,10 +90,7 @@ export class WorkerTask {
       return;
     }
 
-    this.receiptTimer = setTimeout(
-      () => this.sendReceipt(),
-      this.owner.receiptDelay,
-    );
+    this.owner.scheduleReceipt(this);
   }
 
   /** Streams progress (clamped to 0-100, integer) and partial data. */
@@ -140,8 +138,8 @@ export class WorkerTask {
     this.sendReceipt();
   }
 
-  private sendReceipt(): void {
-    clearTimeout(this.receiptTimer);
+  /** Tells the caller a worker took the task, unless it knows already. */
+  sendReceipt(): void {
     if (this.hasReplied || this.phase === TaskPhase.Done) {
       return;
     }
@@ -164,13 +162,13 @@ export class WorkerTask {
       return;
     }
 
-    clearTimeout(this.receiptTimer);
+    const wasQueued = this.phase === TaskPhase.Queued;
     this.phase = TaskPhase.Done;
     if (!this.isEvent) {
       this.sendCompletion(success, data);
     }
 
-    this.owner.onTaskEnd(this);
+    this.owner.onTaskEnd(this, wasQueued);
   }
 
   private sendCompletion(success: boolean, data: unknown): void {

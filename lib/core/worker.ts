@@ -14,6 +14,7 @@ import {
   describeFailure,
   type FailureData,
 } from './errors.js';
+import { FixedDelayQueue } from './fixed-delay-queue.js';
 import { ThrottledWarning, type AetherLogger } from './logger.js';
 import {
   DEFAULT_CONTEXT,
@@ -58,7 +59,6 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   readonly host = hostname();
   readonly union: string;
   readonly defaultContext: string;
-  readonly receiptDelay: number;
   readonly connection: MqttConnection;
 
   private readonly inboxPrefix: string;
@@ -71,6 +71,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     RECENT_COMPLETIONS,
   );
   private readonly offers = new ClaimOffers(this);
+  private readonly receipts: FixedDelayQueue<WorkerTask>;
   private readonly badInput: ThrottledWarning;
   private running = 0;
   isClosing = false;
@@ -86,7 +87,9 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       options.context ?? DEFAULT_CONTEXT,
       'context',
     );
-    this.receiptDelay = options.receiptDelay ?? 50;
+    this.receipts = new FixedDelayQueue(options.receiptDelay ?? 50, (task) =>
+      task.sendReceipt(),
+    );
     this.seen = new RecentMap(options.dedupWindow ?? 10_000);
     this.inboxPrefix = getInboxTopic(this.union, '', '').slice(0, -1);
     this.offlinePrefix = getOfflineTopic(this.union, '');
@@ -374,15 +377,15 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     task.abort(AetherFailureCode.Cancelled, 'The caller cancelled the task.');
   }
 
-  onTaskEnd(task: WorkerTask): void {
+  onTaskEnd(task: WorkerTask, wasQueued: boolean): void {
     this.active.delete(task.tid);
     if (task.completion) {
       this.completions.set(task.tid, task.completion);
     }
 
-    const queued = this.queue.indexOf(task);
-    if (queued >= 0) {
-      this.queue.splice(queued, 1);
+    // Only a cancel or a shutdown ends a queued task: rare enough to scan.
+    if (wasQueued) {
+      this.queue.splice(this.queue.indexOf(task), 1);
       return;
     }
 
@@ -395,6 +398,10 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     if (this.running === 0) {
       this.drained?.();
     }
+  }
+
+  scheduleReceipt(task: WorkerTask): void {
+    this.receipts.add(task);
   }
 
   send(topic: string, payload: string): void {
@@ -444,6 +451,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       );
     }
 
+    this.receipts.clear();
     await this.connection.close();
   }
 
