@@ -6,7 +6,7 @@ import {
   type WritePacket,
 } from '@nestjs/microservices';
 import type { MqttClient } from 'mqtt';
-import { Observable, takeUntil } from 'rxjs';
+import { isObservable, Observable, takeUntil } from 'rxjs';
 
 import type { ConnectionStatus } from '../core/connection.js';
 import { AetherFailureCode, describeFailure } from '../core/errors.js';
@@ -99,16 +99,10 @@ export class AetherServer
       return;
     }
 
-    // A cancel unsubscribes the handler's stream, so a handler that
-    // returns an Observable stops without reading its signal.
-    const aborted$ = new Observable<void>((subscriber) =>
-      task.whenAborted(() => subscriber.next()),
-    );
     const produce = async () => {
       const result = await handler(task.input, context);
-      return this.transformToObservable(result).pipe(
-        takeUntil(aborted$),
-      ) as Observable<unknown>;
+      const result$ = this.transformToObservable(result) as Observable<unknown>;
+      return isObservable(result) ? stopWhenAborted(result$, task) : result$;
     };
 
     const handled = this.handleRequest(context, produce, (packet) =>
@@ -174,4 +168,19 @@ export class AetherServer
   async close(): Promise<void> {
     await this.worker.close();
   }
+}
+
+/**
+ * A cancel unsubscribes a handler's stream, so a handler that returns an
+ * Observable stops without reading its signal. A value or a promise needs
+ * nothing: the task's end already ignores what comes after it.
+ */
+function stopWhenAborted(
+  result$: Observable<unknown>,
+  task: WorkerTask,
+): Observable<unknown> {
+  const aborted$ = new Observable<void>((subscriber) =>
+    task.whenAborted(() => subscriber.next()),
+  );
+  return result$.pipe(takeUntil(aborted$));
 }
