@@ -19,6 +19,11 @@ interface Round {
 // so the window only runs out when a member is gone or its event loop is
 // slow. A member that has not offered for MEMBER_TTL_MS is forgotten.
 const OFFER_WINDOW_MS = 10;
+// A group seen for the first time: how long its first rounds wait for
+// members not yet known. Longer than the window, as the first tasks come
+// in a burst, and on a busy machine a member that offers late would
+// otherwise lose the whole burst to the one that offered first.
+const LEARNING_WINDOW_MS = 100;
 const MEMBER_TTL_MS = 10_000;
 const DECIDED_ROUNDS = 4096;
 
@@ -50,7 +55,10 @@ export class ClaimAssigner {
 
     let round = this.rounds.get(key);
     if (!round) {
-      const timer = setTimeout(() => this.decide(key), OFFER_WINDOW_MS);
+      const learningLeft =
+        (this.learningUntil.get(offer.group) ?? 0) - Date.now();
+      const waitMs = Math.max(OFFER_WINDOW_MS, learningLeft);
+      const timer = setTimeout(() => this.decide(key), waitMs);
       round = { offers: [], timer };
       this.rounds.set(key, round);
     }
@@ -70,7 +78,7 @@ export class ClaimAssigner {
       // still on their way, so its first rounds wait out the window.
       members = new Map();
       this.members.set(offer.group, members);
-      this.learningUntil.set(offer.group, Date.now() + OFFER_WINDOW_MS);
+      this.learningUntil.set(offer.group, Date.now() + LEARNING_WINDOW_MS);
     }
 
     const now = Date.now();
