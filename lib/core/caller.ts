@@ -86,6 +86,8 @@ export class TaskCaller implements WatchedCaller {
   private tidCounter = 0;
   private readonly watch = new LostWorkerWatch(this);
   private connecting?: Promise<void>;
+  /** connect() has succeeded: a send need not wait for it. */
+  isOpen = false;
   isClosed = false;
 
   constructor(
@@ -145,6 +147,7 @@ export class TaskCaller implements WatchedCaller {
       getOfflineFilter(this.union),
     ];
     await this.connection.subscribeAll(filters, this.qos);
+    this.isOpen = true;
   }
 
   private get qos(): 0 | 1 {
