@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
+import { checkClientOptions } from './check-options.js';
 import {
   decodeMessage,
   describeError,
@@ -95,6 +96,7 @@ export class TaskCaller implements WatchedCaller {
     private readonly logger: AetherLogger,
     onStatus: (status: ConnectionStatus) => void,
   ) {
+    checkClientOptions(options);
     this.union = assertTopicLevel(options.union ?? DEFAULT_UNION, 'union');
     this.defaultContext = assertTopicLevel(
       options.context ?? DEFAULT_CONTEXT,

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { IPublishPacket } from 'mqtt';
 
+import { checkServerOptions } from './check-options.js';
 import {
   decodeMessage,
   encodeMessage,
@@ -82,6 +83,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     private readonly logger: AetherLogger,
     onStatus: (status: ConnectionStatus) => void,
   ) {
+    checkServerOptions(options);
     this.union = assertTopicLevel(options.union ?? DEFAULT_UNION, 'union');
     this.defaultContext = assertTopicLevel(
       options.context ?? DEFAULT_CONTEXT,

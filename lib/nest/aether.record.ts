@@ -1,3 +1,5 @@
+import { checkCallBounds } from '../core/check-options.js';
+
 /** Per-call bounds, overriding the client's options for one task. */
 export interface AetherRecordOptions {
   /** The longest this task may take, in ms. */
@@ -15,10 +17,13 @@ export interface AetherRecordOptions {
  *   client.send('files/scan', new AetherRecord(input, { timeout: 60_000 }))
  */
 export class AetherRecord<TInput = unknown> {
+  /** Throws `InvalidOptionsError` for a bound that is not a valid one. */
   constructor(
     readonly data: TInput,
     readonly options: AetherRecordOptions = {},
-  ) {}
+  ) {
+    checkCallBounds(options);
+  }
 }
 
 export function unwrapRecord(data: unknown): {
