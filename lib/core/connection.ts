@@ -51,6 +51,11 @@ const NO_MATCHING_SUBSCRIBERS = 0x10;
 const NOT_AUTHORIZED = 0x87;
 const SUBACK_FAILURE = 0x80;
 const GRACEFUL_END_MS = 2000;
+// Socket errors that mean nothing answered at that address, and those of
+// a TLS handshake, as MQTT.js passes them on from Node.
+const NETWORK_ERRORS =
+  /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EAI_AGAIN/;
+const TLS_ERRORS = /certificate|SSL|TLS|self.signed|alert/i;
 const END_POLL_MS = 20;
 // MQTT 5 (3.1.2.11.3): absent from CONNACK, the receive maximum is 65,535.
 const DEFAULT_RECEIVE_MAXIMUM = 65_535;
@@ -122,7 +127,8 @@ export class MqttConnection {
         const why =
           `no answer within ${connectTimeout} ms` +
           (this.lastError ? ` (last error: ${this.lastError})` : '');
-        fail(new ConnectionRefusedError(this.url, why));
+        const nextStep = this.describeNextStep(connectTimeout);
+        fail(new ConnectionRefusedError(this.url, why, nextStep));
       }, connectTimeout);
 
       const settle = () => clearTimeout(timer);
@@ -291,6 +297,29 @@ export class MqttConnection {
     ) {
       this.noSubscriberIds.add(packet.messageId);
     }
+  }
+
+  /** No CONNACK in time: what the last socket error says to check. */
+  private describeNextStep(connectTimeout: number): string {
+    const error = this.lastError ?? '';
+    if (NETWORK_ERRORS.test(error)) {
+      return (
+        `Is a broker running there? Check the url option (or MQTT_URL) ` +
+        `and that the broker listens on that host and port.`
+      );
+    }
+
+    if (TLS_ERRORS.test(error)) {
+      return (
+        `Check the TLS options: ca must be the PEM text of the CA that ` +
+        `signed the broker's certificate, and cert and key the client's.`
+      );
+    }
+
+    return (
+      `Check that the url points at an MQTT listener, or raise ` +
+      `connectTimeout (${connectTimeout} ms) for a slow broker.`
+    );
   }
 
   private noteError(error: Error): void {

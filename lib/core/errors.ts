@@ -140,13 +140,17 @@ export class ConnectionClosedError extends AetherError {
   }
 }
 
+/** What to check after a broker said no to these credentials. */
+export const CHECK_CREDENTIALS =
+  'Check the username, password or certificate in the options; this ' +
+  'client will not retry a refusal.';
+
 export class ConnectionRefusedError extends AetherError {
-  constructor(url: string, why: string) {
+  /** `nextStep`: what to check, when it is not the credentials. */
+  constructor(url: string, why: string, nextStep = CHECK_CREDENTIALS) {
     super(
       AetherErrorCode.ConnectionRefused,
-      `The broker at ${url} refused the connection: ${why}. Check the ` +
-        `username, password or certificate in the options; this client ` +
-        `will not retry a refusal.`,
+      `The broker at ${url} refused the connection: ${why}. ${nextStep}`,
     );
   }
 }

@@ -17,6 +17,7 @@ import {
   type AetherEvent,
 } from '../../lib/index.js';
 import { startMosquitto, type MosquittoBroker } from '../support/mosquitto.js';
+import { getFreePort } from '../support/ports.js';
 import {
   closeAll,
   collect,
@@ -129,6 +130,21 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     assert.equal(error.code, AetherErrorCode.NoWorker);
     assert.match(error.message, /nobody subscribes/);
     assert.ok(Date.now() - started < 1000, 'before the receipt timeout');
+  });
+
+  it('says to check the url when no broker answers there', async () => {
+    const silentPort = await getFreePort();
+    const client = createClient({
+      url: `mqtt://127.0.0.1:${silentPort}`,
+      connectTimeout: 1500,
+    });
+    open.push(client);
+
+    const error = await collectError(client.send('jobs/echo', {}));
+    assert.equal(error.code, AetherErrorCode.ConnectionRefused);
+    assert.match(error.message, /no answer within 1500 ms/);
+    assert.match(error.message, /ECONNREFUSED/);
+    assert.match(error.message, /Is a broker running there\? Check the url/);
   });
 
   it('waits for a worker that comes late when asked to', async () => {

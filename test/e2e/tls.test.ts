@@ -140,6 +140,7 @@ describe('TLS (mqtts://, Mosquitto)', () => {
     // connectTimeout, then names the TLS error it last saw.
     const error = await expectRefused(broker, { union });
     assert.match(error.message, /self-signed certificate in certificate chain/);
+    assert.match(error.message, /Check the TLS options: ca must be/);
   });
 
   it('takes the common name of a client certificate as its user', async () => {
