@@ -49,9 +49,16 @@ export type DecodeResult =
 
 /**
  * Builds the payload with the six fields first, in AetherMagic's order.
- * Throws whatever JSON.stringify throws for input it cannot encode.
+ * Throws whatever JSON.stringify throws for input it cannot encode, and a
+ * TypeError for `data` that JSON has no value for: JSON.stringify would
+ * drop the field without a word, and a Python peer crash on its absence.
  */
 export function encodeMessage(message: WireMessage): string {
+  const kind = typeof message.data;
+  if (kind === 'function' || kind === 'symbol' || kind === 'undefined') {
+    throw new TypeError(`JSON has no value for a ${kind} as data`);
+  }
+
   return JSON.stringify(message);
 }
 
@@ -100,11 +107,13 @@ function findShapeProblem(value: Record<string, unknown>): string | null {
 
 /** Progress on the wire is an integer from 0 to 100, as Python expects. */
 export function toWireProgress(progress: number): number {
-  if (!Number.isFinite(progress)) {
+  // Infinity is as done as can be; NaN (or no number at all) is nothing.
+  const value = Number(progress);
+  if (Number.isNaN(value)) {
     return 0;
   }
 
-  return Math.min(100, Math.max(0, Math.round(progress)));
+  return Math.min(100, Math.max(0, Math.round(value)));
 }
 
 export function describeError(error: unknown): string {

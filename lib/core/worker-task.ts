@@ -1,4 +1,5 @@
 import {
+  describeError,
   encodeMessage,
   toWireProgress,
   WireStatus,
@@ -27,6 +28,8 @@ export interface TaskOwner {
   send(topic: string, payload: string): void;
   /** Checks the size; returns a failure to report instead, or null. */
   findSizeProblem(topic: string, payload: string): FailureData | null;
+  /** Something a handler did wrong that its task survives. */
+  warnHandlerMisuse(message: string): void;
   /** `wasQueued`: it ended before it ran (cancelled, or shut down). */
   onTaskEnd(task: WorkerTask, wasQueued: boolean): void;
 }
@@ -149,12 +152,45 @@ export class WorkerTask {
 
   private sendStatus(progress: number, data: unknown): void {
     this.hasReplied = true;
-    const payload = this.encode(TaskAction.Status, WireStatus.Progress, {
-      progress,
-      data,
-    });
+    const payload = this.encodeStatus(progress, data);
     this.lastStatus = payload;
     this.owner.send(this.target.statusTopic, payload);
+  }
+
+  /**
+   * A status whose data cannot be encoded, or would be larger than the
+   * broker takes, goes out with empty data: the progress still counts.
+   * Sent as it is, an oversized packet makes the broker drop this worker's
+   * connection, and MQTT.js sends it again after every reconnect.
+   */
+  private encodeStatus(progress: number, data: unknown): string {
+    let problem: string;
+    try {
+      const fields = { progress, data };
+      const payload = this.encode(
+        TaskAction.Status,
+        WireStatus.Progress,
+        fields,
+      );
+      const tooLarge = this.owner.findSizeProblem(
+        this.target.statusTopic,
+        payload,
+      );
+      if (!tooLarge) {
+        return payload;
+      }
+
+      problem = tooLarge.message;
+    } catch (error) {
+      problem = describeError(error);
+    }
+
+    this.owner.warnHandlerMisuse(
+      `Sent a status of task ${this.tid} without its data: ${problem}. ` +
+        `Give ctx.status() plain data the broker takes.`,
+    );
+    const empty = { progress, data: {} };
+    return this.encode(TaskAction.Status, WireStatus.Progress, empty);
   }
 
   private complete(success: boolean, data: unknown): void {

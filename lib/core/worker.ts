@@ -414,6 +414,10 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       );
   }
 
+  warnHandlerMisuse(message: string): void {
+    this.badInput.warn(message);
+  }
+
   findSizeProblem(topic: string, payload: string): FailureData | null {
     try {
       this.connection.assertFits(topic, payload);

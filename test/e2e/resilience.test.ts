@@ -55,6 +55,21 @@ class ResilienceController {
   }
 }
 
+/** A handler that gets everything about ctx.status() and its output wrong. */
+@Controller()
+class CarelessController {
+  @MessagePattern('jobs/careless')
+  async careless(@Ctx() ctx: AetherContext) {
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    await ctx.status(10, 'x'.repeat(70 * 1024)); // past max_packet_size
+    await ctx.status(20, cycle);
+    await ctx.status(30, () => 'not data');
+    void ctx.status(Infinity, BigInt(1)); // not even awaited
+    return () => 'not an output';
+  }
+}
+
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
@@ -161,6 +176,37 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     open.push(worker.app);
 
     assert.equal(getCompletion(await result).success, true);
+  });
+
+  it('survives statuses and an output it cannot send', async () => {
+    const { client, union } = await setUp();
+    const careless = await startWorker({ url: broker.url, union }, [
+      CarelessController,
+    ]);
+    open.push(careless.app);
+
+    const events = await collect(client.send('jobs/careless', {}));
+    const statuses = events.filter((event) => event.type === 'status');
+    assert.deepEqual(
+      statuses.map((event) => [event.progress, event.data]),
+      [
+        [0, {}],
+        [10, {}],
+        [20, {}],
+        [30, {}],
+        [100, {}],
+      ],
+    );
+    const completion = getCompletion(events);
+    assert.equal(completion.success, false);
+    assert.match(
+      JSON.stringify(completion.data),
+      /cannot encode.*Return plain data/,
+    );
+
+    // The worker kept its connection and serves the next task.
+    const next = await collect(client.send('jobs/wait', { ms: 1 }));
+    assert.equal(getCompletion(next).success, true);
   });
 
   it('refuses a task larger than the broker takes, before sending', async () => {

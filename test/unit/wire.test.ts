@@ -55,8 +55,10 @@ describe('decodeMessage', () => {
 describe('toWireProgress', () => {
   it('rounds and clamps to an integer from 0 to 100', () => {
     assert.deepEqual(
-      [-5, 0, 33.4, 66.6, 100, 250, Number.NaN].map(toWireProgress),
-      [0, 0, 33, 67, 100, 100, 0],
+      [-5, 0, 33.4, 66.6, 100, 250, Number.NaN, Infinity, -Infinity].map(
+        toWireProgress,
+      ),
+      [0, 0, 33, 67, 100, 100, 0, 100, 0],
     );
   });
 });
