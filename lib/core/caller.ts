@@ -7,6 +7,7 @@ import {
   describeError,
   encodeMessage,
   InboxAction,
+  toWireProgress,
   WireStatus,
   type WireMessage,
 } from './codec.js';
@@ -82,6 +83,8 @@ export class TaskCaller implements WatchedCaller {
     (workerId) => this.countInFlight(workerId),
   );
   private readonly cancelled = new RecentMap<true>(RECENT_CANCELS);
+  /** Per call that completed, the group of the worker it followed. */
+  private readonly completedIn = new RecentMap<string>(RECENT_CANCELS);
   private readonly badInput: ThrottledWarning;
   private readonly tidPrefix = randomBytes(3).toString('hex');
   private tidCounter = 0;
@@ -219,8 +222,9 @@ export class TaskCaller implements WatchedCaller {
     const topic = getTaskTopic(address, tid, TaskAction.Perform);
     this.connection.assertFits(topic, payload);
 
-    // Claim-mode workers offer to take events too; remember whom we gave
-    // each event to, so that one worker of each group runs it.
+    // Claim-mode workers offer to take events too: remember the event's
+    // tid, so that their offers are answered and one worker of each group
+    // runs it.
     this.events.set(tid, true);
     await this.connection.publish(topic, payload, { qos: this.qos });
   }
@@ -342,7 +346,7 @@ export class TaskCaller implements WatchedCaller {
       call.next({
         type: 'status',
         tid: call.tid,
-        progress: message.progress,
+        progress: toWireProgress(message.progress),
         data: message.data,
       });
       return;
@@ -360,9 +364,11 @@ export class TaskCaller implements WatchedCaller {
   }
 
   /**
-   * The first worker to answer owns the task. Another worker of its group
-   * answering too (a task sent again) is told to stop; a worker of another
-   * group did its own copy of the task, which is not this call's concern.
+   * The call follows one worker: the one assigned first (claim mode), else
+   * the first to answer, of any group. Another worker of its group sending
+   * a status too (a task sent again) is told to stop; a worker of another
+   * group runs its own copy, whose replies this call drops, and which it
+   * leaves to run (see cancelStray).
    */
   private isFromAssignedWorker(call: PendingCall, message: WireMessage) {
     const group = message.group ?? '';
@@ -383,7 +389,10 @@ export class TaskCaller implements WatchedCaller {
     return false;
   }
 
-  /** Claim mode: the first offer of each group gets the task. */
+  /**
+   * Claim mode: hands each offer to the assigner, which gives the task to
+   * the least loaded member of each group, ties at random.
+   */
   private handleOffer(
     tid: string,
     call: PendingCall | undefined,
@@ -424,10 +433,19 @@ export class TaskCaller implements WatchedCaller {
     return count;
   }
 
-  /** A status for a call nobody waits for: its worker should stop. */
+  /**
+   * A status for a call nobody waits for: its worker should stop. But a
+   * worker of another group than the one that completed the call runs its
+   * group's own copy of the task, which is not this caller's to stop.
+   */
   private cancelStray(tid: string, message: WireMessage): void {
     const isStatus = message.action === TaskAction.Status;
     if (!isStatus || this.cancelled.has(tid)) {
+      return;
+    }
+
+    const completedIn = this.completedIn.get(tid);
+    if (completedIn !== undefined && completedIn !== message.group) {
       return;
     }
 
@@ -542,6 +560,10 @@ export class TaskCaller implements WatchedCaller {
 
     this.pending.delete(call.tid);
     call.end(error);
+    if (!error && call.group !== undefined) {
+      this.completedIn.set(call.tid, call.group);
+    }
+
     if (error instanceof TaskTimeoutError && call.workerId) {
       this.sendControl(call.workerId, call.tid, InboxAction.Cancel);
     }

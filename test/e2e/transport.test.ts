@@ -16,6 +16,7 @@ import {
 } from '../support/brokers.js';
 import {
   AuditController,
+  audits,
   events,
   resetRecords,
   runs,
@@ -93,6 +94,17 @@ for (const kind of BROKER_KINDS) {
         group.filter((w) => runs.some((run) => run.workerId === w.workerId));
       assert.equal(used(workers).length, 3, 'all 3 default workers used');
       assert.equal(used(auditors).length, 2, 'both audit workers used');
+    });
+
+    it("leaves another group's copy running after completing", async () => {
+      resetRecords();
+      const events = await collect(client.send('jobs/audited', {}));
+      assert.deepEqual(getCompletion(events).data, { done: true });
+
+      await eventually(() => audits.length === 1, 'the audit ran to its end');
+      assert.deepEqual(audits, [
+        { tid: getCompletion(events).tid, aborted: false },
+      ]);
     });
 
     it('streams progress in order and completes once', async () => {

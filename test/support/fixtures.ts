@@ -25,10 +25,13 @@ import { delay } from './nest-apps.js';
 /** What the handlers below did, for the tests to assert on. */
 export const runs: Array<{ tid: string; workerId: string; group: string }> = [];
 export const events: Array<{ input: unknown; workerId: string }> = [];
+/** Audits that ran to their end, and whether they were cancelled. */
+export const audits: Array<{ tid: string; aborted: boolean }> = [];
 
 export function resetRecords(): void {
   runs.length = 0;
   events.length = 0;
+  audits.length = 0;
 }
 
 function record(ctx: AetherContext): void {
@@ -94,6 +97,13 @@ export class TaskController {
     throw new Error('A bug in the handler.');
   }
 
+  /** Done at once here; the audit group's copy takes longer. */
+  @MessagePattern('jobs/audited')
+  audited(@Ctx() ctx: AetherContext) {
+    record(ctx);
+    return { done: true };
+  }
+
   @MessagePattern('jobs/slow')
   async slow(@Ctx() ctx: AetherContext) {
     record(ctx);
@@ -147,6 +157,18 @@ export class AuditController {
   @MessagePattern('jobs/echo', { group: 'audit' })
   audit(@Ctx() ctx: AetherContext) {
     record(ctx);
+    return { audited: true };
+  }
+
+  // Its receipt and status come after the call has completed in the
+  // default group: they must not make the caller cancel this copy.
+  @MessagePattern('jobs/audited', { group: 'audit' })
+  async auditSlowly(@Ctx() ctx: AetherContext) {
+    record(ctx);
+    await delay(100);
+    await ctx.status(50);
+    await delay(50);
+    audits.push({ tid: ctx.tid, aborted: ctx.signal.aborted });
     return { audited: true };
   }
 }
