@@ -161,13 +161,13 @@ async function runDemo(
     logger.log(`${worker.label} (${worker.workerId}) did ${count} scans`);
   }
 
-  // Not a failure: in claim mode the first offer wins, and scans sent at
-  // the same moment can all go to one worker when both are idle.
+  // Not a failure: each scan goes to the least loaded worker as its
+  // caller sees it, and a worker that was slow to start may miss a run.
   const idle = [...counts].filter(([, count]) => count === 0).length;
   if (idle > 0) {
     logger.warn(
-      `${idle} worker(s) got no scan this time: the first offer wins ` +
-        `each scan, so a run can favour one worker; run it again to see both.`,
+      `${idle} worker(s) got no scan this time: a worker that joins late ` +
+        `can miss the first scans; run it again to see both.`,
     );
   }
 

@@ -6,10 +6,12 @@ import type { IClientOptions } from 'mqtt';
  * - `shared`: one MQTT shared subscription (`$share/<group>/...`) per
  *   pattern; the broker hands each task to one member. Needs a broker with
  *   shared subscriptions (Mosquitto, EMQX, HiveMQ, VerneMQ).
- * - `claim`: every member receives every task and offers to take it; the
- *   caller assigns it to the first offer of each group. Works on any broker
- *   (aedes, RabbitMQ, NATS) at the cost of one offer per idle member and
- *   one assign message per task, and a round trip of latency.
+ * - `claim`: every member receives every task and offers to take it,
+ *   stating its load; the caller collects the offers of each group and
+ *   assigns the task to the least loaded member, ties at random (see
+ *   ClaimAssigner). Works on any broker (aedes, RabbitMQ, NATS) at the cost
+ *   of one offer per member and one assign message per task, and a round
+ *   trip of latency.
  * - `auto`: `shared`, unless the broker says it has no shared
  *   subscriptions (MQTT 5 CONNACK or SUBACK 0x9E), then `claim`.
  */

@@ -57,8 +57,9 @@ export class AetherContext extends BaseRpcContext<[WorkerTask]> {
   }
 
   /**
-   * Aborted when the caller cancels (it unsubscribed or timed out) or the
-   * worker shuts down past its grace period. Pass it on to fetch, streams
+   * Aborted when the caller cancels (it unsubscribed or timed out), when
+   * the caller goes offline, or when the worker shuts down past its grace
+   * period. Pass it on to fetch, streams
    * and child processes, or check it between steps.
    */
   get signal(): AbortSignal {
