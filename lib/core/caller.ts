@@ -47,6 +47,7 @@ import {
   getInboxFilter,
   getInboxTopic,
   getLastLevel,
+  hasFourLevels,
   getOfflineFilter,
   getOfflineTopic,
   getTaskTopic,
@@ -187,7 +188,8 @@ export class TaskCaller implements WatchedCaller {
     const tid = this.createTid();
     const payload = this.encodePerform(tid, input, false);
     const topic = getTaskTopic(address, tid, TaskAction.Perform);
-    this.connection.assertFits(topic, payload);
+    const inbox = getInboxTopic(this.union, this.clientId, tid);
+    this.connection.assertFits(topic, payload, inbox);
 
     const call = new PendingCall(
       tid,
@@ -305,9 +307,9 @@ export class TaskCaller implements WatchedCaller {
     }
 
     const message = decoded.message;
-    if (topic.startsWith(this.inboxPrefix)) {
+    if (topic.startsWith(this.inboxPrefix) && hasFourLevels(topic)) {
       this.handleInbox(getLastLevel(topic), message);
-    } else if (topic.startsWith(this.offlinePrefix)) {
+    } else if (topic.startsWith(this.offlinePrefix) && hasFourLevels(topic)) {
       this.watch.handleWill(getLastLevel(topic));
     } else {
       this.handleTaskTopic(topic, message);

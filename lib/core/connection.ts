@@ -59,7 +59,8 @@ const TLS_ERRORS = /certificate|SSL|TLS|self.signed|alert/i;
 const END_POLL_MS = 20;
 // MQTT 5 (3.1.2.11.3): absent from CONNACK, the receive maximum is 65,535.
 const DEFAULT_RECEIVE_MAXIMUM = 65_535;
-// Fixed header, topic length, packet id and room for properties.
+// Fixed header, topic length, packet id, and the lengths and ids of the
+// properties (a perform's expiry and response topic: about 21 bytes).
 const PUBLISH_OVERHEAD = 64;
 
 /**
@@ -346,15 +347,22 @@ export class MqttConnection {
     this.hooks.onStatus(status);
   }
 
-  /** Throws PayloadTooLargeError when the broker would refuse the packet. */
-  assertFits(topic: string, payload: string): void {
+  /**
+   * Throws PayloadTooLargeError when the broker would refuse the packet.
+   * Sent anyway, it makes the broker drop the connection, and MQTT.js
+   * sends it again after every reconnect.
+   */
+  assertFits(topic: string, payload: string, responseTopic = ''): void {
     const limit = this.maximumPacketSize;
     if (limit === undefined) {
       return;
     }
 
     const bytes =
-      Buffer.byteLength(payload) + Buffer.byteLength(topic) + PUBLISH_OVERHEAD;
+      Buffer.byteLength(payload) +
+      Buffer.byteLength(topic) +
+      Buffer.byteLength(responseTopic) +
+      PUBLISH_OVERHEAD;
     if (bytes > limit) {
       throw new PayloadTooLargeError(bytes, limit);
     }

@@ -61,9 +61,13 @@ export function assertTopicLevel(name: unknown, what: string): string {
   return name;
 }
 
-// Wildcards and control characters make a broker drop the connection
-// (MQTT 5.0, 4.7.3), and MQTT.js then re-sends the same publish forever.
-const UNSAFE_IN_LEVEL = /[/+#\u0000-\u001f\u007f]/;
+// Wildcards, control characters (C0 and C1), non-characters and lone
+// surrogates make a broker drop the connection (MQTT 5.0, 1.5.4 and
+// 4.7.3; Mosquitto does), and MQTT.js then re-sends the same packet
+// forever. A lone surrogate would also reach the broker as U+FFFD, a
+// name no worker serves.
+const UNSAFE_IN_LEVEL =
+  /[/+#\u0000-\u001f\u007f-\u009f\ufdd0-\ufdef\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const MAX_LEVEL_LENGTH = 256;
 
 export function isTopicLevel(name: string): boolean {
@@ -153,6 +157,27 @@ export function parseTaskTopic(topic: string): TaskTopic | undefined {
 
   const [union, job, task, context, tid, action] = levels;
   return { union, job, task, context, tid, action };
+}
+
+/**
+ * Inbox and offline topics have four levels, task topics six. A prefix
+ * alone would take the perform of a job named `inbox` or `system` for an
+ * inbox message or a will.
+ */
+export function hasFourLevels(topic: string): boolean {
+  let slashes = 0;
+  for (
+    let at = topic.indexOf('/');
+    at !== -1;
+    at = topic.indexOf('/', at + 1)
+  ) {
+    slashes += 1;
+    if (slashes > 3) {
+      return false;
+    }
+  }
+
+  return slashes === 3;
 }
 
 /** The last level of an inbox or offline topic: a tid or a client id. */

@@ -28,6 +28,7 @@ import {
   getInboxFilter,
   getInboxTopic,
   getLastLevel,
+  hasFourLevels,
   getOfflineFilter,
   getOfflineTopic,
   getOnlineTopic,
@@ -206,12 +207,12 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       message.reply = responseTopic;
     }
 
-    if (topic.startsWith(this.inboxPrefix)) {
+    if (topic.startsWith(this.inboxPrefix) && hasFourLevels(topic)) {
       this.handleInbox(getLastLevel(topic), message);
       return;
     }
 
-    if (topic.startsWith(this.offlinePrefix)) {
+    if (topic.startsWith(this.offlinePrefix) && hasFourLevels(topic)) {
       this.handleOffline(getLastLevel(topic));
       return;
     }

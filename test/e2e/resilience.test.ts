@@ -209,6 +209,34 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     assert.equal(getCompletion(next).success, true);
   });
 
+  it('counts the whole packet against the broker limit', async () => {
+    // Long names make the response topic (the inbox) a large part of the
+    // packet; near the limit every size must either go or be refused,
+    // never reach the broker too large and cost the connection.
+    const union = createUnion('r') + 'u'.repeat(180);
+    const clientId = `c${Date.now()}`.padEnd(200, 'c');
+    const worker = await startWorker({ url: broker.url, union }, [
+      ResilienceController,
+    ]);
+    const client = createClient({ url: broker.url, union, clientId });
+    open.push(worker.app, client);
+
+    const limit = 64 * 1024;
+    const outcomes = new Set<string>();
+    for (let size = limit - 3000; size <= limit - 200; size += 100) {
+      const input = { ms: 1, blob: 'x'.repeat(size) };
+      const events = await collect(client.send('jobs/wait', input)).catch(
+        (error: { code: string }) => error.code,
+      );
+      outcomes.add(typeof events === 'string' ? events : 'completed');
+    }
+
+    assert.deepEqual(
+      [...outcomes].sort(),
+      [AetherErrorCode.PayloadTooLarge, 'completed'].sort(),
+    );
+  });
+
   it('refuses a task larger than the broker takes, before sending', async () => {
     const { client } = await setUp();
     const error = await collectError(

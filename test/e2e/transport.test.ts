@@ -96,6 +96,14 @@ for (const kind of BROKER_KINDS) {
       assert.equal(used(auditors).length, 2, 'both audit workers used');
     });
 
+    it('serves jobs named like the inbox and system topics', async () => {
+      const sorted = await collect(client.send('inbox/sort', [3, 1, 2]));
+      assert.deepEqual(getCompletion(sorted).data, [1, 2, 3]);
+
+      const offline = await collect(client.send('system/offline', {}));
+      assert.deepEqual(getCompletion(offline).data, { offline: false });
+    });
+
     it("leaves another group's copy running after completing", async () => {
       resetRecords();
       const events = await collect(client.send('jobs/audited', {}));

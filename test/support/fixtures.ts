@@ -97,6 +97,17 @@ export class TaskController {
     throw new Error('A bug in the handler.');
   }
 
+  // Job names that are also levels of the inbox and offline topics.
+  @MessagePattern('inbox/sort')
+  sort(@Payload() input: number[]) {
+    return [...input].sort((a, b) => a - b);
+  }
+
+  @MessagePattern('system/offline')
+  offline() {
+    return { offline: false };
+  }
+
   /** Done at once here; the audit group's copy takes longer. */
   @MessagePattern('jobs/audited')
   audited(@Ctx() ctx: AetherContext) {

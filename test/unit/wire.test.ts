@@ -114,8 +114,15 @@ describe('parsePattern', () => {
     });
   }
 
-  for (const name of ['a+b', 'a#', 'a/b', '']) {
-    it(`refuses the job name "${name}"`, () => {
+  const brokerBreakers = [
+    'a\u0085',
+    'a\u009f',
+    'a\uffff',
+    'a\ud800',
+    '\udc00a',
+  ];
+  for (const name of ['a+b', 'a#', 'a/b', '', ...brokerBreakers]) {
+    it(`refuses the job name "${showCodePoints(name)}"`, () => {
       assert.throws(
         () => parsePattern({ job: name, task: 't' }, 'u', 'x'),
         (error: { code?: string }) =>
@@ -124,4 +131,20 @@ describe('parsePattern', () => {
       );
     });
   }
+
+  it('takes names in any script, and characters beyond the BMP', () => {
+    for (const job of ['проверка', '検査', 'a\u00a0b', 'emoji\u{1f600}']) {
+      assert.equal(parsePattern({ job, task: 't' }, 'u', 'x').job, job);
+    }
+  });
 });
+
+/** Test titles: characters beyond printable ASCII as \u{...}. */
+function showCodePoints(name: string): string {
+  return [...name]
+    .map((char) => {
+      const code = char.codePointAt(0) ?? 0;
+      return code >= 0x20 && code < 0x7f ? char : `\\u{${code.toString(16)}}`;
+    })
+    .join('');
+}
