@@ -26,6 +26,9 @@ const OFFER_WINDOW_MS = 10;
 const LEARNING_WINDOW_MS = 100;
 const MEMBER_TTL_MS = 10_000;
 const DECIDED_ROUNDS = 4096;
+const MAX_GROUPS = 1024;
+// Members per group: more would be a flood of forged offers, not workers.
+const MAX_MEMBERS = 1024;
 
 /**
  * Claim mode, at the caller: gives each task to one offering worker of
@@ -35,8 +38,10 @@ const DECIDED_ROUNDS = 4096;
  * least loaded, counting its own tasks in flight there, ties at random.
  */
 export class ClaimAssigner {
-  private readonly members = new Map<string, Map<string, number>>();
-  private readonly learningUntil = new Map<string, number>();
+  // Per group; bounded, as any client that may write to this caller's
+  // inbox can offer under made-up group names.
+  private readonly members = new RecentMap<Map<string, number>>(MAX_GROUPS);
+  private readonly learningUntil = new RecentMap<number>(MAX_GROUPS);
   private readonly rounds = new Map<string, Round>();
   /** Per task, the groups whose worker was chosen. */
   private readonly decided = new RecentMap<Set<string>>(DECIDED_ROUNDS);
@@ -82,7 +87,10 @@ export class ClaimAssigner {
     }
 
     const now = Date.now();
-    members.set(offer.workerId, now);
+    if (members.size < MAX_MEMBERS || members.has(offer.workerId)) {
+      members.set(offer.workerId, now);
+    }
+
     for (const [workerId, seenAt] of members) {
       if (now - seenAt > MEMBER_TTL_MS) {
         members.delete(workerId);

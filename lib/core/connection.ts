@@ -10,6 +10,7 @@ import type {
 
 import { describeError } from './codec.js';
 import {
+  ConnectionClosedError,
   ConnectionRefusedError,
   NotAuthorizedError,
   PayloadTooLargeError,
@@ -95,6 +96,8 @@ export class MqttConnection {
   private readonly noSubscriberIds = new Set<number>();
   private inFlight = 0;
   private isHoldingWrites = false;
+  /** While the first connect is under way: ends it, as closed. */
+  private stopConnecting?: () => void;
   private readonly waiting: Array<() => void> = [];
 
   constructor(
@@ -132,7 +135,10 @@ export class MqttConnection {
         fail(new ConnectionRefusedError(this.url, why, nextStep));
       }, connectTimeout);
 
-      const settle = () => clearTimeout(timer);
+      const settle = () => {
+        clearTimeout(timer);
+        this.stopConnecting = undefined;
+      };
       const fail = (error: Error) => {
         settle();
         this.client?.end(true);
@@ -140,6 +146,7 @@ export class MqttConnection {
         reject(error);
       };
 
+      this.stopConnecting = () => fail(new ConnectionClosedError());
       this.start(will, () => (settle(), resolve()), fail);
     });
   }
@@ -488,6 +495,7 @@ export class MqttConnection {
     }
 
     this.isClosing = true;
+    this.stopConnecting?.();
     const client = this.client;
     if (client) {
       await this.endClient(client);

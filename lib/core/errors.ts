@@ -131,11 +131,15 @@ export class PayloadTooLargeError extends AetherError {
 }
 
 export class ConnectionClosedError extends AetherError {
-  constructor(tid: string) {
+  /** Without a tid: the connect() that close() cut short. */
+  constructor(tid?: string) {
     super(
       AetherErrorCode.ConnectionClosed,
-      `Task ${tid} was still in flight when its client was closed. ` +
-        `Close clients only after their tasks end.`,
+      tid === undefined
+        ? `The client was closed before the broker answered its connect. ` +
+            `Close clients only after connect() has settled.`
+        : `Task ${tid} was still in flight when its client was closed. ` +
+            `Close clients only after their tasks end.`,
     );
   }
 }

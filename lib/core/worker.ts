@@ -307,7 +307,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
         this.takeOffer(tid);
         return;
       case InboxAction.Cancel:
-        this.cancel(tid);
+        this.cancel(tid, message.client);
         return;
       case TaskAction.Perform:
         this.resume(tid);
@@ -370,9 +370,10 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     }
   }
 
-  private cancel(tid: string): void {
+  /** Only the task's own caller may cancel it, as its payload names it. */
+  private cancel(tid: string, callerId: string): void {
     const task = this.active.get(tid);
-    if (!task) {
+    if (!task || task.request.client !== callerId) {
       return;
     }
 

@@ -48,9 +48,11 @@ export class AetherClient extends ClientProxy<AetherStatusEvents, string> {
   }
 
   /**
-   * Once connected, a call skips the promise and the two operators that
-   * Nest's send() puts before every publish to wait for connect(): same
-   * packet, dispatch hook and events, one microtask sooner.
+   * Nest's send() waits for connect() before it publishes, through a
+   * promise and two operators per call, and its wait is bounded only by
+   * connectTimeout. Here the caller connects on its first call itself,
+   * within that call's timeout, and close() ends the wait: the same
+   * packet, dispatch hook and events, without the cost.
    */
   override send<TResult = AetherEvent, TInput = unknown>(
     pattern: AetherPattern,
@@ -61,10 +63,6 @@ export class AetherClient extends ClientProxy<AetherStatusEvents, string> {
     }
 
     return new Observable<TResult>((observer) => {
-      if (!this.caller.isOpen) {
-        return super.send<TResult, TInput>(pattern, data).subscribe(observer);
-      }
-
       const callback = this.createObserver(observer);
       return this.publish(this.createPacket(pattern, data), callback);
     });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, it } from 'node:test';
 
 import { Controller } from '@nestjs/common';
+import mqtt from 'mqtt';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import type { Subscription } from 'rxjs';
 
@@ -136,6 +137,38 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     assert.equal(seen.started.length, 1, 'no other worker ran it');
   });
 
+  it("ignores a cancel from anyone but the task's caller", async () => {
+    const { client, union, worker } = await setUp();
+    const events: AetherEvent[] = [];
+    const done = new Promise<void>((resolve, reject) =>
+      client
+        .send('jobs/wait', { ms: 400 })
+        .subscribe({
+          next: (e) => events.push(e),
+          error: reject,
+          complete: resolve,
+        }),
+    );
+    await eventually(() => events.length > 0, 'the task started');
+
+    const stranger = await mqtt.connectAsync(broker.url);
+    const cancel = {
+      host: 'elsewhere',
+      client: 'stranger',
+      action: 'cancel',
+      status: 'cancelled',
+      progress: 0,
+      data: {},
+    };
+    const inbox = `${union}/inbox/${worker.workerId}/${events[0].tid}`;
+    await stranger.publishAsync(inbox, JSON.stringify(cancel), { qos: 1 });
+    await stranger.endAsync();
+
+    await done;
+    assert.equal(getCompletion(events).success, true);
+    assert.deepEqual(seen.aborted, []);
+  });
+
   it('fails fast when the broker says nobody subscribes (0x10)', async () => {
     const client = createClient({ url: broker.url, union: createUnion() });
     open.push(client);
@@ -160,6 +193,27 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     assert.match(error.message, /no answer within 1500 ms/);
     assert.match(error.message, /ECONNREFUSED/);
     assert.match(error.message, /Is a broker running there\? Check the url/);
+  });
+
+  it('keeps the call bounds while it connects', async () => {
+    const silentUrl = `mqtt://127.0.0.1:${await getFreePort()}`;
+    const slowConnect = { url: silentUrl, connectTimeout: 10_000 };
+
+    const timed = createClient({ ...slowConnect, timeout: 300 });
+    open.push(timed);
+    let started = Date.now();
+    const timeout = await collectError(timed.send('jobs/echo', {}));
+    assert.equal(timeout.code, AetherErrorCode.Timeout);
+    assert.ok(Date.now() - started < 2000, 'within the call timeout');
+
+    const closed = createClient(slowConnect);
+    started = Date.now();
+    const pending = collectError(closed.send('jobs/echo', {}));
+    await delay(100);
+    await closed.close();
+    const error = await pending;
+    assert.equal(error.code, AetherErrorCode.ConnectionClosed);
+    assert.ok(Date.now() - started < 2000, 'as soon as it was closed');
   });
 
   it('waits for a worker that comes late when asked to', async () => {
