@@ -590,18 +590,19 @@ export class TaskCaller implements WatchedCaller {
     }
   }
 
-  /** Ends every call in flight with ConnectionClosedError, then closes. */
-  async close(): Promise<void> {
-    if (this.isClosed) {
-      return;
+  /**
+   * Ends every call in flight with ConnectionClosedError, then closes. A
+   * second call resolves when the first has finished.
+   */
+  close(): Promise<void> {
+    if (!this.isClosed) {
+      this.isClosed = true;
+      for (const call of [...this.pending.values()]) {
+        this.finish(call, new ConnectionClosedError(call.tid));
+      }
     }
 
-    this.isClosed = true;
-    for (const call of [...this.pending.values()]) {
-      this.finish(call, new ConnectionClosedError(call.tid));
-    }
-
-    await this.connection.close();
+    return this.connection.close();
   }
 }
 

@@ -98,6 +98,7 @@ export class MqttConnection {
   private isHoldingWrites = false;
   /** While the first connect is under way: ends it, as closed. */
   private stopConnecting?: () => void;
+  private closing?: Promise<void>;
   private readonly waiting: Array<() => void> = [];
 
   constructor(
@@ -488,12 +489,13 @@ export class MqttConnection {
     });
   }
 
-  /** Ends the connection; safe to call twice. */
-  async close(): Promise<void> {
-    if (this.isClosing) {
-      return;
-    }
+  /** Ends the connection; a second call resolves when the first has. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
 
+  private async shutDown(): Promise<void> {
     this.isClosing = true;
     this.stopConnecting?.();
     const client = this.client;

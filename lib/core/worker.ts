@@ -78,6 +78,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   private running = 0;
   isClosing = false;
   private drained?: () => void;
+  private closing?: Promise<void>;
 
   constructor(
     private readonly options: AetherServerOptions,
@@ -438,13 +439,15 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
 
   /**
    * Stops taking tasks, fails the queued ones at once, gives the running
-   * ones `shutdownGrace` ms, then fails what is left. Safe to call twice.
+   * ones `shutdownGrace` ms, then fails what is left. Safe to call twice:
+   * a second call resolves when the first has finished.
    */
-  async close(): Promise<void> {
-    if (this.isClosing) {
-      return;
-    }
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
 
+  private async shutDown(): Promise<void> {
     this.isClosing = true;
     await this.stopTaking();
     for (const task of [...this.queue]) {

@@ -321,7 +321,11 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     const queued = collect(client.send('jobs/wait', { ms: 100 }));
     await eventually(() => seen.started.length === 1, 'the first started');
 
-    await Promise.all([worker.app.close(), worker.app.close()]);
+    // The second close() must not return before the first is done.
+    const first = worker.server.close();
+    await worker.server.close();
+    assert.equal(seen.running, 0, 'the second close() waited for the task');
+    await Promise.all([first, worker.app.close()]);
     assert.equal(getCompletion(await quick).success, true);
 
     const failed = getCompletion(await queued);
