@@ -45,6 +45,7 @@ export function checkServerOptions(options: AetherServerOptions): void {
   checkConnectionOptions(options);
   const values = options as Checked;
   checkOneOf(values, 'groupMode', GROUP_MODES);
+  checkOneOf(values, 'replyQos', [0, 1]);
   checkCount(values, 'concurrency', 1, 'the most tasks run at once');
   checkDelay(values, 'receiptDelay', 0);
   checkDelay(values, 'shutdownGrace', 0);

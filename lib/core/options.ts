@@ -139,6 +139,18 @@ export interface AetherServerOptions extends AetherConnectionOptions {
   receiptDelay?: number;
 
   /**
+   * QoS of a task's status and completion messages; `qos` covers the rest
+   * (announcements, offers). At QoS 0, as Nest's own MQTT replies and
+   * Python peers, a reply costs no PUBACK at either end: a quarter fewer
+   * packets per task, and statuses past the broker's receive maximum need
+   * not wait. A reply in a socket lost with its connection is made good
+   * without it: the worker repeats its last status after a reconnect, and
+   * a caller that reconnects, or hears the worker's will, asks again.
+   * @default 0
+   */
+  replyQos?: 0 | 1;
+
+  /**
    * On close(), how long running tasks may still finish before they are
    * completed as failed with AETHER_SHUTDOWN, in ms.
    * @default 5000

@@ -25,7 +25,8 @@ export interface TaskOwner {
   readonly clientId: string;
   /** Calls `task.sendReceipt()` after the receipt delay. */
   scheduleReceipt(task: WorkerTask): void;
-  send(topic: string, payload: string): void;
+  /** Sends a status or completion, at the replies' QoS. */
+  sendReply(topic: string, payload: string): void;
   /** Checks the size; returns a failure to report instead, or null. */
   findSizeProblem(topic: string, payload: string): FailureData | null;
   /** Something a handler did wrong that its task survives. */
@@ -133,7 +134,7 @@ export class WorkerTask {
     }
 
     if (this.lastStatus) {
-      this.owner.send(this.target.statusTopic, this.lastStatus);
+      this.owner.sendReply(this.target.statusTopic, this.lastStatus);
       return;
     }
 
@@ -154,7 +155,7 @@ export class WorkerTask {
     this.hasReplied = true;
     const payload = this.encodeStatus(progress, data);
     this.lastStatus = payload;
-    this.owner.send(this.target.statusTopic, payload);
+    this.owner.sendReply(this.target.statusTopic, payload);
   }
 
   /**
@@ -220,7 +221,7 @@ export class WorkerTask {
     }
 
     this.completion = [topic, payload];
-    this.owner.send(topic, payload);
+    this.owner.sendReply(topic, payload);
   }
 
   private encodeCompletion(status: WireStatus, data: unknown) {

@@ -282,7 +282,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     if (running) {
       running.resendStatus();
     } else if (completion) {
-      this.send(completion[0], completion[1]);
+      this.sendReply(completion[0], completion[1]);
     }
 
     return true;
@@ -409,9 +409,17 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     this.receipts.add(task);
   }
 
+  sendReply(topic: string, payload: string): void {
+    this.publish(topic, payload, this.options.replyQos ?? 0);
+  }
+
   send(topic: string, payload: string): void {
+    this.publish(topic, payload, this.options.qos ?? 1);
+  }
+
+  private publish(topic: string, payload: string, qos: 0 | 1): void {
     this.connection
-      .publish(topic, payload, { qos: this.options.qos ?? 1 })
+      .publish(topic, payload, { qos })
       .catch((error: unknown) =>
         this.logger.error(`Could not publish on ${topic}`, error),
       );
