@@ -22,6 +22,7 @@ const BAD_SERVER_OPTIONS: Array<[string, unknown, RegExp]> = [
   ['dedupWindow', 0, /whole number of 1 or more/],
   ['protocolVersion', 3, /3 is not one of 4, 5/],
   ['qos', 2, /2 is not one of 0, 1/],
+  ['replyQos', 2, /2 is not one of 0, 1/],
 ];
 
 const BAD_CLIENT_OPTIONS: Array<[string, unknown, RegExp]> = [
@@ -65,6 +66,7 @@ describe('option checks', () => {
 
   it('takes every default and every good value', () => {
     new AetherServer({ concurrency: 1, groupMode: 'claim', receiptDelay: 0 });
+    new AetherServer({ replyQos: 1, qos: 0 });
     new AetherClient({ timeout: 1, retries: 0, qos: 0, protocolVersion: 4 });
     new AetherRecord({}, { timeout: 60_000, waitForWorker: 0, retries: 3 });
   });
