@@ -18,7 +18,8 @@ const PENDING_OFFERS = 1024;
  * Claim mode, for brokers without shared subscriptions: every member hears
  * every task, each member offers to take it on the caller's inbox,
  * stating its load (a full member too), and the caller assigns it to one
- * offer of each group (see ClaimAssigner). Offers not taken are forgotten oldest first.
+ * offer of each group (see ClaimAssigner). Offers not taken are forgotten
+ * oldest first.
  */
 export class ClaimOffers {
   private readonly offers = new RecentMap<WorkerTask>(PENDING_OFFERS);

@@ -66,8 +66,13 @@ export function assertTopicLevel(name: unknown, what: string): string {
 // 4.7.3; Mosquitto does), and MQTT.js then re-sends the same packet
 // forever. A lone surrogate would also reach the broker as U+FFFD, a
 // name no worker serves.
-const UNSAFE_IN_LEVEL =
-  /[/+#\u0000-\u001f\u007f-\u009f\ufdd0-\ufdef\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSAFE_CHARACTERS =
+  '/+#\\u0000-\\u001f\\u007f-\\u009f\\ufdd0-\\ufdef\\ufffe\\uffff';
+const LONE_HIGH_SURROGATE = '[\\ud800-\\udbff](?![\\udc00-\\udfff])';
+const LONE_LOW_SURROGATE = '(?<![\\ud800-\\udbff])[\\udc00-\\udfff]';
+const UNSAFE_IN_LEVEL = new RegExp(
+  `[${UNSAFE_CHARACTERS}]|${LONE_HIGH_SURROGATE}|${LONE_LOW_SURROGATE}`,
+);
 const MAX_LEVEL_LENGTH = 256;
 
 export function isTopicLevel(name: string): boolean {
