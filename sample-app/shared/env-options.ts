@@ -1,6 +1,7 @@
 import type { AetherConnectionOptions, GroupMode } from '../../lib/index.js';
 
 const GROUP_MODES: readonly GroupMode[] = ['auto', 'shared', 'claim'];
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * The broker settings of every process of the sample, from the
@@ -14,6 +15,9 @@ export function readConnectionOptions(
     url: env.MQTT_URL || undefined,
     union: env.AETHER_UNION || undefined,
     protocolVersion: readProtocolVersion(env.AETHER_PROTOCOL_VERSION),
+    // A wrong MQTT_URL should say so before the demo gives up waiting for
+    // its workers (20 s), not after MQTT.js's 30 s.
+    connectTimeout: CONNECT_TIMEOUT_MS,
   };
 }
 
