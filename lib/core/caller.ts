@@ -61,6 +61,10 @@ const RECENT_CANCELS = 1024;
 const RECENT_PATTERNS = 256;
 // How often a call that waits for a worker sends its task again.
 const WAIT_RESEND_MS = 500;
+// After a reconnect: how soon to ask a worker whose inbox nobody reads
+// yet (MQTT 5 says so), and when to ask the still silent ones again.
+const RESUME_RETRY_MS = 250;
+const RESUME_ASK_AGAIN_MS = [1000, 3000];
 
 /**
  * The caller side, framework-free: sends tasks, follows each to its one
@@ -189,6 +193,12 @@ export class TaskCaller implements WatchedCaller {
     observer: CallObserver,
   ): () => void {
     const tid = this.createTid();
+    if (this.isClosed) {
+      // Connecting again would make a client that close() cannot end.
+      observer.error(new ConnectionClosedError(tid, true));
+      return () => {};
+    }
+
     const payload = this.encodePerform(tid, input, false);
     const topic = getTaskTopic(address, tid, TaskAction.Perform);
     const inbox = getInboxTopic(this.union, this.clientId, tid);
@@ -239,6 +249,10 @@ export class TaskCaller implements WatchedCaller {
   /** Publishes a task for event handlers; nobody answers it. */
   async emit(address: TaskAddress, input: unknown): Promise<void> {
     const tid = this.createTid();
+    if (this.isClosed) {
+      throw new ConnectionClosedError(tid, true);
+    }
+
     const payload = this.encodePerform(tid, input, true);
     const topic = getTaskTopic(address, tid, TaskAction.Perform);
     this.connection.assertFits(topic, payload);
@@ -293,8 +307,21 @@ export class TaskCaller implements WatchedCaller {
     };
     this.connection.publish(topic, call.payload, options).then(
       (outcome) => {
-        if (outcome === PublishOutcome.NoSubscribers && !isResume) {
+        if (outcome !== PublishOutcome.NoSubscribers) {
+          return;
+        }
+
+        if (!isResume) {
           this.retryOrFail(call, new NoWorkerError(call.tid, NO_SUBSCRIBER));
+        } else {
+          // Its worker is not back yet: ask again until it is, or the call
+          // ends (its timeout, or the worker's will).
+          const askAgain = () => {
+            if (this.getWorkerInbox(call) === topic) {
+              this.publishPerform(call, topic);
+            }
+          };
+          setTimeout(askAgain, RESUME_RETRY_MS);
         }
       },
       (error: unknown) => this.finish(call, toAetherError(call.tid, error)),
@@ -547,12 +574,31 @@ export class TaskCaller implements WatchedCaller {
    * that a worker that has the task can say so once it is back.
    */
   private resumeAll(): void {
+    const reconnectedAt = Date.now();
     for (const call of this.pending.values()) {
       const inbox = this.getWorkerInbox(call);
       if (inbox) {
         this.publishPerform(call, inbox);
       } else {
         call.restartReceiptTimer();
+      }
+    }
+
+    // The worker may not have subscribed its inbox again yet, and on MQTT
+    // 3.1.1 nothing says so: ask the silent ones again a little later.
+    for (const delayMs of RESUME_ASK_AGAIN_MS) {
+      setTimeout(() => this.askSilent(reconnectedAt), delayMs);
+    }
+  }
+
+  private askSilent(since: number): void {
+    if (this.isClosed) {
+      return;
+    }
+
+    for (const call of this.pending.values()) {
+      if (call.workerId && call.lastHeardAt < since) {
+        this.ask(call);
       }
     }
   }

@@ -126,6 +126,10 @@ export class MqttConnection {
 
   /** Resolves on the first CONNACK; rejects on a refusal or no answer. */
   connect(will: Will): Promise<void> {
+    if (this.isClosing) {
+      return Promise.reject(new ConnectionClosedError());
+    }
+
     return new Promise((resolve, reject) => {
       const connectTimeout = this.options.connectTimeout ?? 30_000;
       const timer = setTimeout(() => {

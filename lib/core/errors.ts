@@ -22,7 +22,8 @@ export enum AetherErrorCode {
 export enum AetherFailureCode {
   Cancelled = 'AETHER_CANCELLED',
   Shutdown = 'AETHER_SHUTDOWN',
-  MalformedTask = 'AETHER_MALFORMED_TASK',
+  /** Asked again for a task it completed whose result it has dropped. */
+  ResultLost = 'AETHER_RESULT_LOST',
   HandlerFailed = 'AETHER_HANDLER_FAILED',
 }
 
@@ -131,17 +132,28 @@ export class PayloadTooLargeError extends AetherError {
 }
 
 export class ConnectionClosedError extends AetherError {
-  /** Without a tid: the connect() that close() cut short. */
-  constructor(tid?: string) {
-    super(
-      AetherErrorCode.ConnectionClosed,
-      tid === undefined
-        ? `The client was closed before the broker answered its connect. ` +
-            `Close clients only after connect() has settled.`
-        : `Task ${tid} was still in flight when its client was closed. ` +
-            `Close clients only after their tasks end.`,
+  /**
+   * Without a tid: the connect() that close() cut short. `isLate`: the
+   * task was sent after close().
+   */
+  constructor(tid?: string, isLate = false) {
+    super(AetherErrorCode.ConnectionClosed, describeClosed(tid, isLate));
+  }
+}
+
+function describeClosed(tid: string | undefined, isLate: boolean): string {
+  if (tid === undefined) {
+    return (
+      `The client was closed before the broker answered its connect. ` +
+      `Close clients only after connect() has settled.`
     );
   }
+
+  return isLate
+    ? `Task ${tid} was sent after its client was closed. Send tasks ` +
+        `before close(), or through a new client.`
+    : `Task ${tid} was still in flight when its client was closed. ` +
+        `Close clients only after their tasks end.`;
 }
 
 /** What to check after a broker said no to these credentials. */

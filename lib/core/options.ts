@@ -145,7 +145,8 @@ export interface AetherServerOptions extends AetherConnectionOptions {
    * packets per task, and statuses past the broker's receive maximum need
    * not wait. A reply in a socket lost with its connection is made good
    * without it: the worker repeats its last status after a reconnect, and
-   * a caller that reconnects, or hears the worker's will, asks again.
+   * a caller that reconnects, or hears the worker's will, asks again
+   * until the worker answers (it keeps its last 2048 results for that).
    * @default 0
    */
   replyQos?: 0 | 1;

@@ -46,7 +46,9 @@ import {
   type TaskOwner,
 } from './worker-task.js';
 
-const RECENT_COMPLETIONS = 256;
+// Results kept for callers that ask again after a reconnect: the last
+// ones, since a broker restart loses at most those in flight.
+const RECENT_COMPLETIONS = 2048;
 const RESEND_AGAIN_MS = 1000;
 // A will is acted on after this long, once it is clear that the broker
 // itself did not go away (it sends every will when it shuts down).
@@ -232,7 +234,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       return;
     }
 
-    if (this.resume(parsed.tid) || this.isClosing) {
+    if (this.resume(parsed.tid, message) || this.isClosing) {
       return;
     }
 
@@ -272,20 +274,47 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   }
 
   /** A tid seen before: answer where it stands, never run it again. */
-  private resume(tid: string): boolean {
+  private resume(tid: string, request: WireMessage): boolean {
+    // Running counts even past the dedup window: one run per tid at once.
+    const running = this.active.get(tid);
+    if (running) {
+      running.resendStatus();
+      return true;
+    }
+
     if (!this.seen.has(tid)) {
       return false;
     }
 
-    const running = this.active.get(tid);
     const completion = this.completions.get(tid);
-    if (running) {
-      running.resendStatus();
-    } else if (completion) {
+    if (completion) {
       this.sendReply(completion[0], completion[1]);
+    } else if (request.reply && isInboxTopic(request.reply, this.union, tid)) {
+      this.replyResultLost(tid, request.reply);
     }
 
     return true;
+  }
+
+  /**
+   * A caller asks again (its completion was lost with a connection) for
+   * a task done so long ago that its result is gone: say so, rather than
+   * leave the caller to its timeout.
+   */
+  private replyResultLost(tid: string, inbox: string): void {
+    const message =
+      `Task ${tid} ran here, but its result is gone: more than ` +
+      `${RECENT_COMPLETIONS} tasks completed since. Send it again if it ` +
+      `may run twice.`;
+    const payload = encodeMessage({
+      host: this.host,
+      client: this.clientId,
+      action: TaskAction.Complete,
+      status: WireStatus.Failed,
+      progress: 100,
+      data: { code: AetherFailureCode.ResultLost, message },
+    });
+    this.sendReply(inbox, payload);
   }
 
   private offer(task: WorkerTask): void {
@@ -311,7 +340,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
         this.cancel(tid, message.client);
         return;
       case TaskAction.Perform:
-        this.resume(tid);
+        this.resume(tid, message);
         return;
       default:
         this.badInput.warn(

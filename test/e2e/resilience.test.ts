@@ -71,6 +71,17 @@ class CarelessController {
   }
 }
 
+/** Sends nothing until it completes: no receipt within a short delay. */
+@Controller()
+class QuietController {
+  @MessagePattern('jobs/quiet')
+  async quiet(@Payload() input: { ms: number }, @Ctx() ctx: AetherContext) {
+    seen.started.push(ctx.tid);
+    await delay(input.ms);
+    return {};
+  }
+}
+
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
@@ -141,13 +152,11 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     const { client, union, worker } = await setUp();
     const events: AetherEvent[] = [];
     const done = new Promise<void>((resolve, reject) =>
-      client
-        .send('jobs/wait', { ms: 400 })
-        .subscribe({
-          next: (e) => events.push(e),
-          error: reject,
-          complete: resolve,
-        }),
+      client.send('jobs/wait', { ms: 400 }).subscribe({
+        next: (e) => events.push(e),
+        error: reject,
+        complete: resolve,
+      }),
     );
     await eventually(() => events.length > 0, 'the task started');
 
@@ -422,6 +431,47 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     assert.equal(getCompletion(after).success, true);
   });
 
+  it('runs a task sent again once, even past its dedup window', async () => {
+    // No receipt before the caller's receipt timeout: it sends each task
+    // again while the first copy still runs, and the worker remembers
+    // fewer task ids than it runs.
+    const union = createUnion('r');
+    const worker = await startWorker(
+      { url: broker.url, union, dedupWindow: 1, receiptDelay: 5000 },
+      [QuietController],
+    );
+    const client = createClient({
+      url: broker.url,
+      union,
+      receiptTimeout: 200,
+      retries: 3,
+      retryDelay: 10,
+    });
+    open.push(worker.app, client);
+
+    const calls = [1, 2, 3].map(() =>
+      collect(client.send('jobs/quiet', { ms: 900 })),
+    );
+    await Promise.allSettled(calls);
+
+    assert.equal(seen.started.length, 3, `runs: ${seen.started.join(' ')}`);
+    assert.equal(new Set(seen.started).size, 3);
+  });
+
+  it('refuses a task sent after close(), and opens no connection', async () => {
+    const { client } = await setUp();
+    await client.close();
+    const late = await collectError(client.send('jobs/wait', { ms: 1 }));
+    assert.equal(late.code, AetherErrorCode.ConnectionClosed);
+    assert.match(late.message, /sent after its client was closed/);
+
+    const never = createClient({ url: broker.url });
+    await never.close();
+    const early = await collectError(never.send('jobs/wait', { ms: 1 }));
+    assert.equal(early.code, AetherErrorCode.ConnectionClosed);
+    assert.throws(() => never.unwrap(), /not connected yet/);
+  });
+
   it('ends tasks in flight when the client closes', async () => {
     const { client } = await setUp();
     const pending = collectError(client.send('jobs/wait', { ms: 5000 }));
@@ -430,6 +480,53 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     await Promise.all([client.close(), client.close()]);
     const error = await pending;
     assert.equal(error.code, AetherErrorCode.ConnectionClosed);
+  });
+});
+
+describe('replies lost with the broker (Mosquitto)', () => {
+  let broker: MosquittoBroker;
+  const open: Array<{ close(): unknown }> = [];
+
+  before(async () => {
+    broker = await startMosquitto({});
+  });
+
+  after(async () => {
+    await closeAll(open.splice(0).reverse());
+    await broker.kill();
+  });
+
+  // Replies go at QoS 0: one written to a broker that then dies is gone.
+  // The caller asks the worker again once both are back.
+  it('recovers a completion the broker died with', async () => {
+    const union = createUnion('lost');
+    const worker = await startWorker({ url: broker.url, union }, [
+      ResilienceController,
+    ]);
+    const client = createClient({
+      url: broker.url,
+      union,
+      reconnectPeriod: 100,
+      timeout: 15_000,
+    });
+    open.push(worker.app, client);
+
+    const started = Date.now();
+    const result = collect(client.send('jobs/wait', { ms: 300 }));
+    await eventually(() => seen.started.length === 1, 'the task started');
+    await delay(100); // its first status reaches the caller
+
+    // Frozen, the broker takes the completion into its socket buffer and
+    // never passes it on; killed, it forgets it.
+    process.kill(broker.pid, 'SIGSTOP');
+    await delay(600);
+    await broker.kill();
+    await broker.start();
+
+    const completion = getCompletion(await result);
+    assert.equal(completion.success, true);
+    assert.ok(Date.now() - started < 8000, 'well before the timeout');
+    assert.equal(seen.started.length, 1, 'it ran once');
   });
 });
 

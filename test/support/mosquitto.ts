@@ -75,6 +75,8 @@ export interface MosquittoBroker {
   stop(): Promise<void>;
   /** SIGKILL at once, as a crash would (for chaos tests). */
   kill(): Promise<void>;
+  /** Starts it again after kill(), on the same port with the same config. */
+  start(): Promise<void>;
   /** Stops, then starts again on the same port with the same config. */
   restart(): Promise<void>;
   /** The broker's log and console output, for failed-test messages. */
