@@ -162,11 +162,17 @@ export const CHECK_CREDENTIALS =
   'client will not retry a refusal.';
 
 export class ConnectionRefusedError extends AetherError {
-  /** `nextStep`: what to check, when it is not the credentials. */
-  constructor(url: string, why: string, nextStep = CHECK_CREDENTIALS) {
+  /**
+   * A refusal by the broker, or with `nextStep` (what to check instead of
+   * the credentials) a connect that no broker answered in time.
+   */
+  constructor(url: string, why: string, nextStep?: string) {
     super(
       AetherErrorCode.ConnectionRefused,
-      `The broker at ${url} refused the connection: ${why}. ${nextStep}`,
+      nextStep === undefined
+        ? `The broker at ${url} refused the connection: ${why}. ` +
+            CHECK_CREDENTIALS
+        : `Could not connect to a broker at ${url}: ${why}. ${nextStep}`,
     );
   }
 }
