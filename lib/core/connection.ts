@@ -388,6 +388,7 @@ export class MqttConnection {
     topic: string,
     payload: string,
     options: IClientPublishOptions,
+    isUrgent = false,
   ): Promise<PublishOutcome> {
     return new Promise((resolve, reject) => {
       const send = () => this.send(topic, payload, options, resolve, reject);
@@ -398,7 +399,13 @@ export class MqttConnection {
 
       // MQTT.js does not hold back past the broker's receive maximum, and
       // a broker may disconnect a client that exceeds it (MQTT 5, 4.9).
-      this.waiting.push(send);
+      // An urgent packet (a task's first reply, which a caller's receipt
+      // timer waits for) goes before the others held back.
+      if (isUrgent) {
+        this.waiting.unshift(send);
+      } else {
+        this.waiting.push(send);
+      }
     });
   }
 

@@ -25,8 +25,11 @@ export interface TaskOwner {
   readonly clientId: string;
   /** Calls `task.sendReceipt()` after the receipt delay. */
   scheduleReceipt(task: WorkerTask): void;
-  /** Sends a status or completion, at the replies' QoS. */
-  sendReply(topic: string, payload: string): void;
+  /**
+   * Sends a status or completion, at the replies' QoS; an urgent one (a
+   * task's first reply) before others held back by flow control.
+   */
+  sendReply(topic: string, payload: string, isUrgent?: boolean): void;
   /** Checks the size; returns a failure to report instead, or null. */
   findSizeProblem(topic: string, payload: string): FailureData | null;
   /** Something a handler did wrong that its task survives. */
@@ -152,10 +155,20 @@ export class WorkerTask {
   }
 
   private sendStatus(progress: number, data: unknown): void {
-    this.hasReplied = true;
     const payload = this.encodeStatus(progress, data);
     this.lastStatus = payload;
-    this.owner.sendReply(this.target.statusTopic, payload);
+    this.sendReply(this.target.statusTopic, payload);
+  }
+
+  /**
+   * A task's first reply (its receipt, or a completion that comes before
+   * one) stops its caller's receipt timer: it goes before the replies of
+   * other tasks held back by flow control.
+   */
+  private sendReply(topic: string, payload: string): void {
+    const isFirst = !this.hasReplied;
+    this.hasReplied = true;
+    this.owner.sendReply(topic, payload, isFirst);
   }
 
   /**
@@ -221,7 +234,7 @@ export class WorkerTask {
     }
 
     this.completion = [topic, payload];
-    this.owner.sendReply(topic, payload);
+    this.sendReply(topic, payload);
   }
 
   private encodeCompletion(status: WireStatus, data: unknown) {

@@ -438,17 +438,22 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     this.receipts.add(task);
   }
 
-  sendReply(topic: string, payload: string): void {
-    this.publish(topic, payload, this.options.replyQos ?? 0);
+  sendReply(topic: string, payload: string, isUrgent = false): void {
+    this.publish(topic, payload, this.options.replyQos ?? 0, isUrgent);
   }
 
   send(topic: string, payload: string): void {
     this.publish(topic, payload, this.options.qos ?? 1);
   }
 
-  private publish(topic: string, payload: string, qos: 0 | 1): void {
+  private publish(
+    topic: string,
+    payload: string,
+    qos: 0 | 1,
+    isUrgent = false,
+  ): void {
     this.connection
-      .publish(topic, payload, { qos })
+      .publish(topic, payload, { qos }, isUrgent)
       .catch((error: unknown) =>
         this.logger.error(`Could not publish on ${topic}`, error),
       );

@@ -82,6 +82,23 @@ class QuietController {
   }
 }
 
+/** Floods its caller with statuses, then completes. */
+@Controller()
+class ChattyController {
+  @MessagePattern('jobs/chatty')
+  async chatty(
+    @Payload() input: { statuses: number; ms: number },
+    @Ctx() ctx: AetherContext,
+  ) {
+    seen.started.push(ctx.tid);
+    for (let step = 0; step < input.statuses; step += 1) {
+      void ctx.status(step % 100);
+    }
+    await delay(input.ms);
+    return {};
+  }
+}
+
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
@@ -527,6 +544,57 @@ describe('replies lost with the broker (Mosquitto)', () => {
     assert.equal(completion.success, true);
     assert.ok(Date.now() - started < 8000, 'well before the timeout');
     assert.equal(seen.started.length, 1, 'it ran once');
+  });
+});
+
+describe('flow control (Mosquitto, receive maximum 1)', () => {
+  let broker: MosquittoBroker;
+  const open: Array<{ close(): unknown }> = [];
+
+  before(async () => {
+    broker = await startMosquitto({ maxInflight: 1 });
+  });
+
+  after(async () => {
+    await closeAll(open.splice(0).reverse());
+    seen.started.length = 0;
+    await broker.stop();
+  });
+
+  // With replies at QoS 1, a worker holds its statuses back to one
+  // unacknowledged packet at a time. The receipts of tasks that wait for
+  // a free slot must not queue behind them past the receipt timeout.
+  it("sends a task's first reply before statuses held back", async () => {
+    const union = createUnion('flow');
+    const worker = await startWorker(
+      { url: broker.url, union, replyQos: 1, concurrency: 2 },
+      [ChattyController],
+    );
+    // Two callers: the broker's own queue to the flooded one is not the
+    // worker's to shorten.
+    const flooded = createClient({ url: broker.url, union });
+    const client = createClient({
+      url: broker.url,
+      union,
+      receiptTimeout: 800,
+    });
+    open.push(worker.app, flooded, client);
+
+    const chatty = [1, 2].map(() =>
+      collect(flooded.send('jobs/chatty', { statuses: 4000, ms: 10 })),
+    );
+    await eventually(() => seen.started.length === 2, 'both chatty started');
+    const waiting = Array.from({ length: 6 }, () =>
+      collect(client.send('jobs/chatty', { statuses: 0, ms: 1 })),
+    );
+
+    const outcomes = await Promise.allSettled([...chatty, ...waiting]);
+    const codes = outcomes.map((outcome) =>
+      outcome.status === 'fulfilled'
+        ? String(getCompletion(outcome.value).success)
+        : (outcome.reason as { code: string }).code,
+    );
+    assert.deepEqual(codes, Array(8).fill('true'));
   });
 });
 
