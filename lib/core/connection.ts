@@ -10,8 +10,10 @@ import type {
 
 import { describeError } from './codec.js';
 import {
+  CHECK_CLIENT_ID,
   ConnectionClosedError,
   ConnectionRefusedError,
+  NotConnectedError,
   NotAuthorizedError,
   PayloadTooLargeError,
 } from './errors.js';
@@ -45,12 +47,15 @@ export interface Will {
 }
 
 // MQTT 5 reason codes (MQTT 5.0 spec, 2.4) and MQTT 3.1.1 return codes
-// (3.2.2.3) that mean "these credentials will never be let in".
-const REFUSAL_CODES = new Set([2, 4, 5, 133, 134, 135, 138, 140]);
+// (3.2.2.3) that mean "this client will never be let in": for its
+// credentials, or for its client id.
+const CREDENTIAL_REFUSALS = new Set([4, 5, 134, 135, 138, 140]);
+const CLIENT_ID_REFUSALS = new Set([2, 133]);
 const UNSUPPORTED_PROTOCOL_CODES = new Set([1, 132]);
 const NO_MATCHING_SUBSCRIBERS = 0x10;
 const NOT_AUTHORIZED = 0x87;
-const SUBACK_FAILURE = 0x80;
+/** SUBACK codes from here up refuse the subscription. */
+export const SUBACK_FAILURE = 0x80;
 const GRACEFUL_END_MS = 2000;
 // Socket errors that mean nothing answered at that address, and those of
 // a TLS handshake, as MQTT.js passes them on from Node.
@@ -199,8 +204,19 @@ export class MqttConnection {
         return;
       }
 
-      if (code !== undefined && REFUSAL_CODES.has(code)) {
-        const refusal = new ConnectionRefusedError(this.url, error.message);
+      const isRefusal =
+        code !== undefined &&
+        (CREDENTIAL_REFUSALS.has(code) || CLIENT_ID_REFUSALS.has(code));
+      if (isRefusal) {
+        const nextStep = CLIENT_ID_REFUSALS.has(code)
+          ? CHECK_CLIENT_ID
+          : undefined;
+        const refusal = new ConnectionRefusedError(
+          this.url,
+          error.message,
+          nextStep,
+          true,
+        );
         this.logger.error(refusal.message);
         onRefused(refusal);
         return;
@@ -418,7 +434,7 @@ export class MqttConnection {
   ): void {
     const client = this.client;
     if (!client) {
-      reject(new Error('publish() before connect()'));
+      reject(new NotConnectedError('publish()', 'call connect() first'));
       return;
     }
 
@@ -463,7 +479,7 @@ export class MqttConnection {
     return new Promise((resolve, reject) => {
       const client = this.client;
       if (!client) {
-        reject(new Error('subscribe() before connect()'));
+        reject(new NotConnectedError('subscribe()', 'call connect() first'));
         return;
       }
 

@@ -16,6 +16,7 @@ export enum AetherErrorCode {
   ConnectionClosed = 'AETHER_CONNECTION_CLOSED',
   ConnectionRefused = 'AETHER_CONNECTION_REFUSED',
   PublishFailed = 'AETHER_PUBLISH_FAILED',
+  NotConnected = 'AETHER_NOT_CONNECTED',
 }
 
 /** Codes a worker puts in the data of a `failed` completion. */
@@ -156,6 +157,22 @@ function describeClosed(tid: string | undefined, isLate: boolean): string {
         `Close clients only after their tasks end.`;
 }
 
+/** Something that needs the MQTT connection was asked for before it. */
+export class NotConnectedError extends AetherError {
+  constructor(what: string, whenReady: string) {
+    super(
+      AetherErrorCode.NotConnected,
+      `${what} needs the MQTT connection, which is not open yet: ` +
+        `${whenReady}.`,
+    );
+  }
+}
+
+/** What to check after a broker said no to the client id. */
+export const CHECK_CLIENT_ID =
+  'Check the clientId option: one topic level, not used by another ' +
+  'connected client, at most 23 characters for strict MQTT 3.1.1 brokers.';
+
 /** What to check after a broker said no to these credentials. */
 export const CHECK_CREDENTIALS =
   'Check the username, password or certificate in the options; this ' +
@@ -166,12 +183,17 @@ export class ConnectionRefusedError extends AetherError {
    * A refusal by the broker, or with `nextStep` (what to check instead of
    * the credentials) a connect that no broker answered in time.
    */
-  constructor(url: string, why: string, nextStep?: string) {
+  constructor(
+    url: string,
+    why: string,
+    nextStep?: string,
+    isRefusal = nextStep === undefined,
+  ) {
     super(
       AetherErrorCode.ConnectionRefused,
-      nextStep === undefined
+      isRefusal
         ? `The broker at ${url} refused the connection: ${why}. ` +
-            CHECK_CREDENTIALS
+            (nextStep ?? CHECK_CREDENTIALS)
         : `Could not connect to a broker at ${url}: ${why}. ${nextStep}`,
     );
   }

@@ -1,10 +1,8 @@
 import { describeError } from './codec.js';
-import type { MqttConnection } from './connection.js';
+import { SUBACK_FAILURE, type MqttConnection } from './connection.js';
 import type { AetherLogger } from './logger.js';
 import { getAddressKey } from './pattern.js';
 import { getTaskFilter, TaskAction, type TaskAddress } from './topics.js';
-
-const SUBACK_FAILURE = 0x80;
 
 /**
  * Python workers answer on the tid topics, not on the caller's inbox. One

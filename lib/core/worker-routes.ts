@@ -1,5 +1,5 @@
-import type { MqttConnection } from './connection.js';
-import { NotAuthorizedError } from './errors.js';
+import { SUBACK_FAILURE, type MqttConnection } from './connection.js';
+import { InvalidOptionsError, NotAuthorizedError } from './errors.js';
 import type { AetherLogger } from './logger.js';
 import type { GroupMode } from './options.js';
 import { getAddressKey } from './pattern.js';
@@ -20,7 +20,6 @@ export interface WorkerRoute {
 }
 
 const SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9e;
-const SUBACK_FAILURE = 0x80;
 
 /**
  * The worker's routes, each with the group mode the broker allowed it:
@@ -68,7 +67,14 @@ export class RouteTable {
       const mode = this.chooseMode(connection);
       const filter = this.getFilter(route, mode);
       const [code] = await connection.subscribe([filter], qos);
-      this.modes.set(key, await this.settle(connection, route, mode, code));
+      const settled = await this.confirmMode(
+        connection,
+        route,
+        mode,
+        code,
+        qos,
+      );
+      this.modes.set(key, settled);
     }
 
     this.logRoutes();
@@ -82,22 +88,34 @@ export class RouteTable {
     return connection.sharedSubscriptionAvailable ? 'shared' : 'claim';
   }
 
-  /** A broker that refuses `$share` (SUBACK 0x9E) gets claim mode. */
-  private async settle(
+  /**
+   * A broker that refuses `$share` (SUBACK 0x9E) gets claim mode in
+   * `auto`; asked for `shared`, the worker cannot serve there at all.
+   */
+  private async confirmMode(
     connection: MqttConnection,
     route: WorkerRoute,
     mode: GroupMode,
     code: number,
+    qos: 0 | 1,
   ): Promise<GroupMode> {
-    const canFallBack = this.requestedMode === 'auto';
-    if (code === SHARED_SUBSCRIPTIONS_NOT_SUPPORTED && canFallBack) {
+    const hasNoShare = code === SHARED_SUBSCRIPTIONS_NOT_SUPPORTED;
+    if (hasNoShare && this.requestedMode === 'auto') {
       this.logger.warn(
         `The broker has no shared subscriptions; ` +
           `${getAddressKey(route.address)} uses claim mode.`,
       );
       const plain = this.getFilter(route, 'claim');
-      await connection.subscribeAll([plain], 1);
+      await connection.subscribeAll([plain], qos);
       return 'claim';
+    }
+
+    if (hasNoShare) {
+      throw new InvalidOptionsError(
+        'groupMode',
+        `"shared", but the broker has no shared subscriptions ` +
+          `(SUBACK 0x9E); set it to "auto" or "claim"`,
+      );
     }
 
     if (code >= SUBACK_FAILURE) {

@@ -8,6 +8,7 @@ import type { MqttClient } from 'mqtt';
 import { Observable } from 'rxjs';
 
 import { TaskCaller } from '../core/caller.js';
+import { NotConnectedError } from '../core/errors.js';
 import type { AetherClientOptions } from '../core/options.js';
 import type { TaskPattern } from '../core/pattern.js';
 import type { AetherEvent } from '../core/pending-call.js';
@@ -116,8 +117,9 @@ export class AetherClient extends ClientProxy<AetherStatusEvents, string> {
   unwrap<T = MqttClient>(): T {
     const client = this.caller.connection.unwrap();
     if (!client) {
-      throw new Error(
-        'AetherClient is not connected yet: call unwrap() after connect().',
+      throw new NotConnectedError(
+        'AetherClient.unwrap()',
+        'call it after connect()',
       );
     }
 

@@ -9,7 +9,11 @@ import type { MqttClient } from 'mqtt';
 import { isObservable, Observable, takeUntil } from 'rxjs';
 
 import type { ConnectionStatus } from '../core/connection.js';
-import { AetherFailureCode, describeFailure } from '../core/errors.js';
+import {
+  AetherFailureCode,
+  describeFailure,
+  NotConnectedError,
+} from '../core/errors.js';
 import type { AetherServerOptions } from '../core/options.js';
 import { parsePattern } from '../core/pattern.js';
 import { assertTopicLevel, getDefaultGroup } from '../core/topics.js';
@@ -156,8 +160,9 @@ export class AetherServer
   unwrap<T = MqttClient>(): T {
     const client = this.worker.connection.unwrap();
     if (!client) {
-      throw new Error(
-        'AetherServer is not listening yet: call unwrap() after listen().',
+      throw new NotConnectedError(
+        'AetherServer.unwrap()',
+        'call it after listen()',
       );
     }
 
