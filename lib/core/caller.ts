@@ -47,10 +47,11 @@ import {
   getInboxFilter,
   getInboxTopic,
   getLastLevel,
-  hasFourLevels,
   getOfflineFilter,
   getOfflineTopic,
   getTaskTopic,
+  hasFourLevels,
+  isTopicLevel,
   parseTaskTopic,
   TaskAction,
   type TaskAddress,
@@ -119,7 +120,11 @@ export class TaskCaller implements WatchedCaller {
     this.connection = new MqttConnection(options, 'caller', logger, {
       onMessage: (topic, payload) => this.handleMessage(topic, payload),
       onStatus,
-      onConnect: (isFirst) => isFirst || this.resumeAll(),
+      onConnect: (isFirst) => {
+        if (!isFirst) {
+          this.resumeAll();
+        }
+      },
     });
     this.taskTopics = new TaskTopicListener(this.connection, this.qos, logger);
   }
@@ -519,9 +524,13 @@ export class TaskCaller implements WatchedCaller {
   }
 
   private sendControl(workerId: string, tid: string, action: InboxAction) {
-    try {
-      assertTopicLevel(workerId, 'worker id');
-    } catch {
+    // The worker id comes from a peer's payload: a forged one holding "/"
+    // or "#" would send this outside that worker's inbox.
+    if (!isTopicLevel(workerId)) {
+      this.badInput.warn(
+        `Sent no ${action} for ${tid}: the worker id in its reply is not ` +
+          `a topic level.`,
+      );
       return;
     }
 

@@ -23,6 +23,7 @@ export function checkConnectionOptions(options: AetherConnectionOptions) {
   checkOneOf(values, 'protocolVersion', [4, 5]);
   checkOneOf(values, 'qos', [0, 1]);
   checkCount(values, 'maxPacketSize', 1, 'the largest packet in bytes');
+  checkDelay(values, 'connectTimeout', 1);
 }
 
 export function checkClientOptions(options: AetherClientOptions): void {

@@ -19,7 +19,10 @@ export const enum WireStatus {
   Cancelled = 'cancelled',
 }
 
-/** Actions that only travel between Nest peers, on inbox topics. */
+/**
+ * Actions this transport adds: offer, assign and cancel on inbox topics,
+ * between Nest peers; online and offline on the presence and will topics.
+ */
 export const enum InboxAction {
   Offer = 'offer',
   Assign = 'assign',

@@ -157,7 +157,11 @@ export class MqttConnection {
       };
 
       this.stopConnecting = () => fail(new ConnectionClosedError());
-      this.start(will, () => (settle(), resolve()), fail);
+      const succeed = () => {
+        settle();
+        resolve();
+      };
+      this.start(will, succeed, fail);
     });
   }
 

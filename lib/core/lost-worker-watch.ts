@@ -20,9 +20,10 @@ const RESUME_GRACE_MS = 2000;
 /**
  * Turns workers' wills into lost calls. A will says a client vanished, but
  * Mosquitto also sends every client's will when it shuts down. So a will
- * counts at once only if the caller stayed connected. If it did not, the
- * broker went away: once back, the caller asks the worker where each task
- * stands, and only a worker that stays silent after that is lost.
+ * counts, after WILL_CONFIRM_MS, only if the caller stayed connected. If
+ * it did not, the broker went away: once back, the caller asks the worker
+ * where each task stands, and only a worker that stays silent after that
+ * is lost.
  */
 export class LostWorkerWatch {
   constructor(private readonly caller: WatchedCaller) {}

@@ -61,8 +61,9 @@ export function resolveCallOptions(
 }
 
 /**
- * One task in flight at the caller, with its timers. Two timers at most:
- * the whole task's timeout, and until a worker answers, the receipt's.
+ * One task in flight at the caller, with its timers. Two at most run at
+ * once: the whole task's timeout, and either the receipt's (until a
+ * worker answers) or the resend's (while it waits to send again).
  */
 export class PendingCall {
   workerId?: string;

@@ -28,11 +28,11 @@ import {
   getInboxFilter,
   getInboxTopic,
   getLastLevel,
-  hasFourLevels,
   getOfflineFilter,
   getOfflineTopic,
   getOnlineTopic,
   getTaskTopic,
+  hasFourLevels,
   isInboxTopic,
   parseTaskTopic,
   TaskAction,
@@ -172,9 +172,9 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
 
   /**
    * Replies sent while the broker was away may be lost with it: tell each
-   * caller where its task stands, at once and again a little later, for a
-   * caller that reconnects after this worker. Callers that know their
-   * worker ask too (TaskCaller.resumeAll).
+   * caller where its running task stands (the connect hook calls this at
+   * once and again a little later, for a caller that reconnects after this
+   * worker). Callers that know their worker ask too (TaskCaller.resumeAll).
    */
   private resendStatuses(): void {
     for (const task of this.active.values()) {
@@ -392,11 +392,20 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   }
 
   private abortTasksOf(callerId: string): void {
-    for (const task of this.active.values()) {
-      if (task.request.client === callerId) {
-        this.logger.log(`Aborting ${task.tid}: its caller went offline`);
-        task.abort(AetherFailureCode.Cancelled, 'The caller went offline.');
-      }
+    const orphans = [...this.active.values()].filter(
+      (task) => task.request.client === callerId,
+    );
+    if (orphans.length === 0) {
+      return;
+    }
+
+    this.logger.log(
+      `Caller ${callerId} went offline: aborting its ${orphans.length} ` +
+        `task(s)`,
+    );
+    for (const task of orphans) {
+      this.logger.debug?.(`Aborting ${task.tid}: its caller went offline`);
+      task.abort(AetherFailureCode.Cancelled, 'The caller went offline.');
     }
   }
 
@@ -491,13 +500,26 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
 
   private async shutDown(): Promise<void> {
     this.isClosing = true;
+    const graceMs = this.options.shutdownGrace ?? 5000;
+    this.logger.log(
+      `${this.clientId} shutting down: ${this.queue.length} queued ` +
+        `task(s) fail now, ${this.running} running get ${graceMs} ms`,
+    );
     await this.stopTaking();
     for (const task of [...this.queue]) {
       task.abort(AetherFailureCode.Shutdown, 'The worker is shutting down.');
     }
 
-    await this.waitForRunning(this.options.shutdownGrace ?? 5000);
-    for (const task of [...this.active.values()]) {
+    await this.waitForRunning(graceMs);
+    const cutOff = [...this.active.values()];
+    if (cutOff.length > 0) {
+      this.logger.warn(
+        `${cutOff.length} task(s) still ran after ${graceMs} ms: ` +
+          `failed with AETHER_SHUTDOWN`,
+      );
+    }
+
+    for (const task of cutOff) {
       task.abort(
         AetherFailureCode.Shutdown,
         'The worker shut down before the task ended.',
@@ -521,7 +543,10 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
 
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, graceMs);
-      this.drained = () => (clearTimeout(timer), resolve());
+      this.drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
   }
 }

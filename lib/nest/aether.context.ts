@@ -59,8 +59,8 @@ export class AetherContext extends BaseRpcContext<[WorkerTask]> {
   /**
    * Aborted when the caller cancels (it unsubscribed or timed out), when
    * the caller goes offline, or when the worker shuts down past its grace
-   * period. Pass it on to fetch, streams
-   * and child processes, or check it between steps.
+   * period. Pass it on to fetch, streams and child processes, or check it
+   * between steps.
    */
   get signal(): AbortSignal {
     return this.task.signal;
@@ -68,8 +68,8 @@ export class AetherContext extends BaseRpcContext<[WorkerTask]> {
 
   /**
    * Sends progress (0-100, rounded and clamped) with optional partial data.
-   * Resolves once handed to the MQTT client; never throws, and does
-   * nothing once the task has ended.
+   * Returns at once, the status queued for sending; never rejects, and
+   * does nothing once the task has ended.
    */
   async status(progress: number, data?: unknown): Promise<void> {
     this.task.status(progress, data);

@@ -169,7 +169,11 @@ export class AetherServer
     return client as T;
   }
 
-  /** Stops taking tasks and lets running ones finish; safe to call twice. */
+  /**
+   * Stops taking tasks, fails queued ones at once, gives running ones
+   * `shutdownGrace` ms to finish, then fails the rest with
+   * AETHER_SHUTDOWN. Safe to call twice.
+   */
   async close(): Promise<void> {
     await this.worker.close();
   }
