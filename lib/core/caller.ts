@@ -91,7 +91,7 @@ export class TaskCaller implements WatchedCaller {
   private readonly cancelled = new RecentMap<true>(RECENT_CANCELS);
   /** Per call that completed, the group of the worker it followed. */
   private readonly completedIn = new RecentMap<string>(RECENT_CANCELS);
-  private readonly badInput: ThrottledWarning;
+  private readonly malformed: ThrottledWarning;
   // Workers remember tids to run none twice, across all their callers: 48
   // random bits keep two callers' tids apart (24 met once in 16 million
   // pairs of callers).
@@ -116,7 +116,7 @@ export class TaskCaller implements WatchedCaller {
     );
     this.inboxPrefix = getInboxTopic(this.union, '', '').slice(0, -1);
     this.offlinePrefix = getOfflineTopic(this.union, '');
-    this.badInput = new ThrottledWarning(logger);
+    this.malformed = new ThrottledWarning(logger);
     this.connection = new MqttConnection(options, 'caller', logger, {
       onMessage: (topic, payload) => this.handleMessage(topic, payload),
       onStatus,
@@ -351,7 +351,7 @@ export class TaskCaller implements WatchedCaller {
   private handleMessage(topic: string, payload: Buffer): void {
     const decoded = decodeMessage(payload);
     if (!decoded.ok) {
-      this.badInput.warn(
+      this.malformed.warn(
         `Dropped a malformed reply on ${topic}: ${decoded.reason}.`,
       );
       return;
@@ -527,7 +527,7 @@ export class TaskCaller implements WatchedCaller {
     // The worker id comes from a peer's payload: a forged one holding "/"
     // or "#" would send this outside that worker's inbox.
     if (!isTopicLevel(workerId)) {
-      this.badInput.warn(
+      this.malformed.warn(
         `Sent no ${action} for ${tid}: the worker id in its reply is not ` +
           `a topic level.`,
       );

@@ -76,7 +76,11 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   );
   private readonly offers = new ClaimOffers(this);
   private readonly receipts: FixedDelayQueue<WorkerTask>;
-  private readonly badInput: ThrottledWarning;
+  // One throttle per kind of problem, so that a flood of one kind does
+  // not hide the first report of another.
+  private readonly malformed: ThrottledWarning;
+  private readonly droppedTasks: ThrottledWarning;
+  private readonly handlerMisuse: ThrottledWarning;
   private running = 0;
   isClosing = false;
   private drained?: () => void;
@@ -99,7 +103,9 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     this.seen = new RecentMap(options.dedupWindow ?? 10_000);
     this.inboxPrefix = getInboxTopic(this.union, '', '').slice(0, -1);
     this.offlinePrefix = getOfflineTopic(this.union, '');
-    this.badInput = new ThrottledWarning(logger);
+    this.malformed = new ThrottledWarning(logger);
+    this.droppedTasks = new ThrottledWarning(logger);
+    this.handlerMisuse = new ThrottledWarning(logger);
     this.routes = new RouteTable(options.groupMode ?? 'auto', logger);
     this.connection = new MqttConnection(options, 'worker', logger, {
       onMessage: (topic, payload, packet) =>
@@ -227,7 +233,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     const parsed = parseTaskTopic(topic);
     const route = parsed && this.routes.get(parsed);
     if (!parsed || !route || message.action !== TaskAction.Perform) {
-      this.badInput.warn(
+      this.droppedTasks.warn(
         `Dropped a message on ${topic}: not a perform of a served task ` +
           `(action "${message.action}").`,
       );
@@ -239,7 +245,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     }
 
     if (message.reply && !isInboxTopic(message.reply, this.union, parsed.tid)) {
-      this.badInput.warn(
+      this.droppedTasks.warn(
         `Dropped task ${parsed.tid}: its reply topic is not this task's ` +
           `inbox topic (${this.union}/inbox/<client id>/${parsed.tid}).`,
       );
@@ -324,7 +330,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       return;
     }
 
-    this.badInput.warn(
+    this.droppedTasks.warn(
       `Dropped task ${task.tid}: in claim mode a task can only be taken ` +
         `through an offer, and its caller (a Python peer?) takes none. ` +
         `Use a broker with shared subscriptions for such callers.`,
@@ -343,7 +349,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
         this.resume(tid, message);
         return;
       default:
-        this.badInput.warn(
+        this.malformed.warn(
           `Dropped an inbox message with action "${message.action}".`,
         );
     }
@@ -469,7 +475,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   }
 
   warnHandlerMisuse(message: string): void {
-    this.badInput.warn(message);
+    this.handlerMisuse.warn(message);
   }
 
   findSizeProblem(topic: string, payload: string): FailureData | null {
@@ -482,7 +488,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   }
 
   private rejectMalformed(topic: string, payload: Buffer, why: string): void {
-    this.badInput.warn(
+    this.malformed.warn(
       `Dropped a malformed message on ${topic} (${payload.length} bytes): ` +
         `${why}. Senders must follow the AetherMagic payload format.`,
     );
