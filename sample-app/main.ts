@@ -23,6 +23,7 @@ import { runScans, type ScanTarget } from './demo/scan-demo.js';
 import { forkWorkers, type WorkerProcess } from './demo/worker-processes.js';
 import { startGateway, type StartedGateway } from './gateway/gateway.js';
 import { readConnectionOptions } from './shared/env-options.js';
+import { SCAN_TIMEOUT_MS } from './shared/scan.contract.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORKER_SCRIPT = fileURLToPath(
@@ -38,7 +39,6 @@ const DEMO_FOLDERS = [
 ];
 const TASK_COUNT = 6;
 const WORKER_COUNT = 2;
-const SCAN_TIMEOUT_MS = 120_000;
 
 const logger = new Logger('SampleApp');
 
@@ -94,7 +94,7 @@ async function connectBroker(running: Running): Promise<BrokerSettings> {
   running.broker = await startInProcessBroker();
   logger.log(`Started an in-process aedes broker at ${running.broker.url}`);
   // aedes speaks MQTT 3.1.1 only and grants `$share` filters that never
-  // deliver: workers must claim tasks instead (see BROKERS.md).
+  // deliver: workers must claim tasks instead (README, group modes).
   return { url: running.broker.url, groupMode: 'claim', protocolVersion: 4 };
 }
 

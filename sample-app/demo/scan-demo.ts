@@ -1,6 +1,10 @@
 import { Logger } from '@nestjs/common';
 
-import type { ScanProgress, ScanResult } from '../shared/scan.contract.js';
+import {
+  SCAN_TIMEOUT_MS,
+  type ScanProgress,
+  type ScanResult,
+} from '../shared/scan.contract.js';
 import { readServerSentEvents } from './sse-client.js';
 
 /** A folder to scan, and the short name progress lines show for it. */
@@ -19,7 +23,9 @@ export interface ScanOutcome {
   elapsedMs: number;
 }
 
-const SCAN_DEADLINE_MS = 120_000;
+// Past the task's own timeout, so that the gateway's coded
+// AETHER_TIMEOUT event reaches the HTTP client before it gives up.
+const SCAN_DEADLINE_MS = SCAN_TIMEOUT_MS + 5_000;
 const logger = new Logger('ScanDemo');
 
 /** Runs every scan at once through the gateway's SSE endpoint. */

@@ -5,11 +5,11 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 
 import { readConnectionOptions } from '../shared/env-options.js';
+import { SCAN_TIMEOUT_MS } from '../shared/scan.contract.js';
 import { startGateway } from './gateway.js';
 
 const logger = new Logger('ScanGateway');
 const DEFAULT_PORT = 3000;
-const SCAN_TIMEOUT_MS = 120_000;
 
 async function main(): Promise<void> {
   const { app, url } = await startGateway({

@@ -3,6 +3,9 @@ import type { ScanSummary } from '../scanner/directory-scanner.js';
 /** The task both sides agree on: job `files`, task `scan`. */
 export const SCAN_PATTERN = 'files/scan';
 
+/** The longest a scan may take, from the gateway's send() to its end. */
+export const SCAN_TIMEOUT_MS = 120_000;
+
 /** The name the gateway's AetherClient is registered and injected under. */
 export const AETHER_CLIENT = 'AETHER';
 

@@ -17,7 +17,7 @@ export async function startAedes(): Promise<AedesBroker> {
   const sockets = new Set<Socket>();
 
   const server = createServer((socket) => {
-    // Nagle's delay costs ~88 ms per QoS 1 round trip (see BROKERS.md).
+    // Nagle's delay costs ~88 ms per QoS 1 round trip (measured).
     socket.setNoDelay(true);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

@@ -186,7 +186,8 @@ function openSslError(args: string[], cause: unknown): Error {
 }
 
 function makeReadable(...files: string[]): void {
-  // Test-only keys: the broker's user must read them (see BROKERS.md).
+  // Test-only keys: Mosquitto started as root drops to the user
+  // mosquitto, which must still read them.
   for (const file of files) chmodSync(file, 0o644);
 }
 

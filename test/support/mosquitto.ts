@@ -28,7 +28,7 @@ export interface MosquittoOptions {
   users?: Record<string, string>;
   /**
    * Text of an `acl_file`. Note that Mosquitto checks it on publish and on
-   * delivery, never on SUBSCRIBE (see /work/shared/BROKERS.md).
+   * delivery, never on SUBSCRIBE (see docs/access-rights.md, hazards).
    * @default undefined (no ACL: everyone may read and write everything)
    */
   acl?: string;
