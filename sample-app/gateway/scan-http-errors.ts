@@ -1,6 +1,10 @@
 import { HttpException, HttpStatus, type MessageEvent } from '@nestjs/common';
 
-import { AetherError, AetherErrorCode } from '../../lib/index.js';
+import {
+  AetherError,
+  AetherErrorCode,
+  AetherFailureCode,
+} from '../../lib/index.js';
 import { ScanErrorCode } from '../scanner/scan-errors.js';
 
 /** What every error answer of the gateway carries. */
@@ -20,8 +24,8 @@ const STATUS_BY_CODE: Record<string, HttpStatus> = {
   [ScanErrorCode.NotADirectory]: HttpStatus.BAD_REQUEST,
   [ScanErrorCode.TooManyFiles]: HttpStatus.UNPROCESSABLE_ENTITY,
   [ScanErrorCode.TooDeep]: HttpStatus.UNPROCESSABLE_ENTITY,
-  AETHER_CANCELLED: HttpStatus.SERVICE_UNAVAILABLE,
-  AETHER_SHUTDOWN: HttpStatus.SERVICE_UNAVAILABLE,
+  [AetherFailureCode.Cancelled]: HttpStatus.SERVICE_UNAVAILABLE,
+  [AetherFailureCode.Shutdown]: HttpStatus.SERVICE_UNAVAILABLE,
   [AetherErrorCode.NoWorker]: HttpStatus.SERVICE_UNAVAILABLE,
   [AetherErrorCode.ConnectionClosed]: HttpStatus.SERVICE_UNAVAILABLE,
   [AetherErrorCode.ConnectionRefused]: HttpStatus.SERVICE_UNAVAILABLE,
@@ -32,7 +36,8 @@ const STATUS_BY_CODE: Record<string, HttpStatus> = {
 /** A failed completion's data, `{ code, message }`, as an HTTP error. */
 export function describeFailedScan(data: unknown): ScanErrorBody {
   const fields = (data ?? {}) as { code?: unknown; message?: unknown };
-  const code = typeof fields.code === 'string' ? fields.code : 'SCAN_FAILED';
+  const code =
+    typeof fields.code === 'string' ? fields.code : ScanErrorCode.Failed;
   const message =
     typeof fields.message === 'string'
       ? fields.message

@@ -25,6 +25,7 @@ import type {
   AetherEvent,
   CompleteEvent,
 } from '../../lib/index.js';
+import { ScanErrorCode } from '../scanner/scan-errors.js';
 import {
   AETHER_CLIENT,
   SCAN_PATTERN,
@@ -107,7 +108,7 @@ function toScanInput(path: unknown): ScanInput {
 
   throw new BadRequestException({
     statusCode: HttpStatus.BAD_REQUEST,
-    code: 'SCAN_INVALID_INPUT',
+    code: ScanErrorCode.InvalidInput,
     message: 'Give the folder to scan as "path", e.g. /scan?path=/srv/data.',
   });
 }
