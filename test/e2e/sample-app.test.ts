@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { readServerSentEvents } from '../../sample-app/demo/sse-client.js';
+import {
+  readServerSentEvents,
+  type ServerSentEvent,
+} from '../../sample-app/demo/sse-client.js';
 import {
   startGateway,
   type StartedGateway,
@@ -26,6 +29,18 @@ const FILES: Record<string, string> = {
   'notes.txt': 'one\ntwo\n',
   'sub/last-line.txt': 'no newline at the end',
 };
+
+/** Every event of one scan through the gateway's SSE endpoint. */
+async function scan(gateway: StartedGateway, path: string) {
+  const url = `${gateway.url}/scan?path=${encodeURIComponent(path)}`;
+  const events: ServerSentEvent[] = [];
+  const deadline = AbortSignal.timeout(10_000);
+  for await (const event of readServerSentEvents(url, deadline)) {
+    events.push(event);
+  }
+
+  return events;
+}
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -63,14 +78,7 @@ describe('the sample app (gateway and scan workers, Mosquitto)', () => {
   });
 
   it('streams a scan: progress by bytes, then the summary', async () => {
-    const url = `${gateway.url}/scan?path=${encodeURIComponent(folder)}`;
-    const events = [];
-    for await (const event of readServerSentEvents(
-      url,
-      AbortSignal.timeout(10_000),
-    )) {
-      events.push(event);
-    }
+    const events = await scan(gateway, folder);
 
     const last = events.at(-1);
     assert.equal(last?.type, 'complete', JSON.stringify(events));
@@ -107,15 +115,7 @@ describe('the sample app (gateway and scan workers, Mosquitto)', () => {
   });
 
   it('answers a path that is not there with a coded error event', async () => {
-    const missing = join(folder, 'missing');
-    const url = `${gateway.url}/scan?path=${encodeURIComponent(missing)}`;
-    const events = [];
-    for await (const event of readServerSentEvents(
-      url,
-      AbortSignal.timeout(10_000),
-    )) {
-      events.push(event);
-    }
+    const events = await scan(gateway, join(folder, 'missing'));
 
     const last = events.at(-1);
     assert.equal(last?.type, 'complete', JSON.stringify(events));
