@@ -28,6 +28,7 @@ import {
 import { ThrottledWarning, type AetherLogger } from './logger.js';
 import {
   DEFAULT_CONTEXT,
+  DEFAULT_QOS,
   DEFAULT_UNION,
   type AetherClientOptions,
 } from './options.js';
@@ -169,7 +170,7 @@ export class TaskCaller implements WatchedCaller {
   }
 
   private get qos(): 0 | 1 {
-    return this.options.qos ?? 1;
+    return this.options.qos ?? DEFAULT_QOS;
   }
 
   /** Nest hands over every pattern as a string, and apps use a few. */

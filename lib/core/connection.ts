@@ -18,7 +18,12 @@ import {
   PayloadTooLargeError,
 } from './errors.js';
 import type { AetherLogger } from './logger.js';
-import { DEFAULT_URL, type AetherConnectionOptions } from './options.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_PROTOCOL_VERSION,
+  DEFAULT_URL,
+  type AetherConnectionOptions,
+} from './options.js';
 import { assertTopicLevel } from './topics.js';
 
 export enum ConnectionStatus {
@@ -117,7 +122,7 @@ export class MqttConnection {
       options.clientId ?? `${role}-${randomBytes(4).toString('hex')}`,
       'clientId',
     );
-    this.protocolVersion = options.protocolVersion ?? 5;
+    this.protocolVersion = options.protocolVersion ?? DEFAULT_PROTOCOL_VERSION;
     this.maximumPacketSize = options.maxPacketSize;
   }
 
@@ -136,7 +141,8 @@ export class MqttConnection {
     }
 
     return new Promise((resolve, reject) => {
-      const connectTimeout = this.options.connectTimeout ?? 30_000;
+      const connectTimeout =
+        this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
       const timer = setTimeout(() => {
         const why =
           `no answer within ${connectTimeout} ms` +

@@ -166,6 +166,21 @@ export interface AetherServerOptions extends AetherConnectionOptions {
   dedupWindow?: number;
 }
 
+// The defaults the TSDoc above names, in one place for the code that
+// applies them.
 export const DEFAULT_URL = 'mqtt://127.0.0.1:1883';
 export const DEFAULT_UNION = 'default';
 export const DEFAULT_CONTEXT = 'x';
+export const DEFAULT_PROTOCOL_VERSION = 5;
+export const DEFAULT_QOS = 1;
+export const DEFAULT_REPLY_QOS = 0;
+/** MQTT.js's own default, kept here. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+export const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_RECEIPT_TIMEOUT_MS = 5000;
+export const DEFAULT_RETRY_DELAY_MS = 200;
+export const DEFAULT_GROUP_MODE = 'auto';
+export const DEFAULT_CONCURRENCY = 64;
+export const DEFAULT_RECEIPT_DELAY_MS = 50;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+export const DEFAULT_DEDUP_WINDOW = 10_000;

@@ -1,5 +1,10 @@
 import { NoWorkerError, TaskTimeoutError, WorkerLostError } from './errors.js';
-import type { AetherClientOptions } from './options.js';
+import {
+  DEFAULT_RECEIPT_TIMEOUT_MS,
+  DEFAULT_RETRY_DELAY_MS,
+  DEFAULT_TIMEOUT_MS,
+  type AetherClientOptions,
+} from './options.js';
 
 export interface StatusEvent {
   type: 'status';
@@ -51,11 +56,11 @@ export function resolveCallOptions(
   protocolVersion: 4 | 5,
 ): CallOptions {
   return {
-    timeout: overrides.timeout ?? options.timeout ?? 30_000,
-    receiptTimeout: options.receiptTimeout ?? 5000,
+    timeout: overrides.timeout ?? options.timeout ?? DEFAULT_TIMEOUT_MS,
+    receiptTimeout: options.receiptTimeout ?? DEFAULT_RECEIPT_TIMEOUT_MS,
     waitForWorker: overrides.waitForWorker ?? options.waitForWorker ?? 0,
     retries: overrides.retries ?? options.retries ?? 0,
-    retryDelay: options.retryDelay ?? 200,
+    retryDelay: options.retryDelay ?? DEFAULT_RETRY_DELAY_MS,
     noReceiptHint: protocolVersion === 5 ? '' : SILENT_DROP_HINT,
   };
 }

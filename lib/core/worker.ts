@@ -18,7 +18,14 @@ import {
 import { FixedDelayQueue } from './fixed-delay-queue.js';
 import { ThrottledWarning, type AetherLogger } from './logger.js';
 import {
+  DEFAULT_CONCURRENCY,
   DEFAULT_CONTEXT,
+  DEFAULT_DEDUP_WINDOW,
+  DEFAULT_GROUP_MODE,
+  DEFAULT_QOS,
+  DEFAULT_RECEIPT_DELAY_MS,
+  DEFAULT_REPLY_QOS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_UNION,
   type AetherServerOptions,
 } from './options.js';
@@ -97,16 +104,20 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       options.context ?? DEFAULT_CONTEXT,
       'context',
     );
-    this.receipts = new FixedDelayQueue(options.receiptDelay ?? 50, (task) =>
-      task.sendReceipt(),
+    this.receipts = new FixedDelayQueue(
+      options.receiptDelay ?? DEFAULT_RECEIPT_DELAY_MS,
+      (task) => task.sendReceipt(),
     );
-    this.seen = new RecentMap(options.dedupWindow ?? 10_000);
+    this.seen = new RecentMap(options.dedupWindow ?? DEFAULT_DEDUP_WINDOW);
     this.inboxPrefix = getInboxTopic(this.union, '', '').slice(0, -1);
     this.offlinePrefix = getOfflineTopic(this.union, '');
     this.malformed = new ThrottledWarning(logger);
     this.droppedTasks = new ThrottledWarning(logger);
     this.handlerMisuse = new ThrottledWarning(logger);
-    this.routes = new RouteTable(options.groupMode ?? 'auto', logger);
+    this.routes = new RouteTable(
+      options.groupMode ?? DEFAULT_GROUP_MODE,
+      logger,
+    );
     this.connection = new MqttConnection(options, 'worker', logger, {
       onMessage: (topic, payload, packet) =>
         this.handleMessage(topic, payload, packet),
@@ -126,7 +137,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   }
 
   get concurrency(): number {
-    return this.options.concurrency ?? 64;
+    return this.options.concurrency ?? DEFAULT_CONCURRENCY;
   }
 
   get load(): number {
@@ -151,7 +162,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   }
 
   private async subscribeRoutes(): Promise<void> {
-    const qos = this.options.qos ?? 1;
+    const qos = this.options.qos ?? DEFAULT_QOS;
     // The wills of callers too: a task whose caller vanished is aborted.
     const inbox = getInboxFilter(this.union, this.clientId);
     const wills = getOfflineFilter(this.union);
@@ -454,11 +465,16 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   }
 
   sendReply(topic: string, payload: string, isUrgent = false): void {
-    this.publish(topic, payload, this.options.replyQos ?? 0, isUrgent);
+    this.publish(
+      topic,
+      payload,
+      this.options.replyQos ?? DEFAULT_REPLY_QOS,
+      isUrgent,
+    );
   }
 
   send(topic: string, payload: string): void {
-    this.publish(topic, payload, this.options.qos ?? 1);
+    this.publish(topic, payload, this.options.qos ?? DEFAULT_QOS);
   }
 
   private publish(
@@ -506,7 +522,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
 
   private async shutDown(): Promise<void> {
     this.isClosing = true;
-    const graceMs = this.options.shutdownGrace ?? 5000;
+    const graceMs = this.options.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE_MS;
     this.logger.log(
       `${this.clientId} shutting down: ${this.queue.length} queued ` +
         `task(s) fail now, ${this.running} running get ${graceMs} ms`,
