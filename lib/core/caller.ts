@@ -67,6 +67,7 @@ const WAIT_RESEND_MS = 500;
 // yet (MQTT 5 says so), and when to ask the still silent ones again.
 const RESUME_RETRY_MS = 250;
 const RESUME_ASK_AGAIN_MS = [1000, 3000];
+const NO_SUBSCRIBER = 'the broker says nobody subscribes to its topic';
 
 /**
  * The caller side, framework-free: sends tasks, follows each to its one
@@ -242,12 +243,12 @@ export class TaskCaller implements WatchedCaller {
   private sendWhenListening(call: PendingCall, address: TaskAddress): void {
     const listening = this.taskTopics.listen(address);
     if (!listening) {
-      this.publishPerform(call);
+      this.sendTask(call);
       return;
     }
 
     listening.then(
-      () => this.publishPerform(call),
+      () => this.sendTask(call),
       (error: unknown) => this.finish(call, error as Error),
     );
   }
@@ -296,38 +297,53 @@ export class TaskCaller implements WatchedCaller {
     }
   }
 
+  /** Sends the task to its topic: nobody there is AETHER_NO_WORKER. */
+  private sendTask(call: PendingCall): void {
+    this.publishTask(call, call.topic, () =>
+      this.retryOrFail(call, new NoWorkerError(call.tid, NO_SUBSCRIBER)),
+    );
+  }
+
   /**
-   * Sends the task to its topic, or when resuming, to the inbox of its
-   * worker. Nobody there is no failure when resuming: the worker may not
-   * have resubscribed yet, and re-sends its status when it has.
+   * Asks the call's worker where the task stands: the same perform, sent
+   * to the worker's inbox, which it answers with its last status or its
+   * completion. Nobody there is no failure: after a reconnect the worker
+   * may not have subscribed again yet, so it is asked again until it has,
+   * or the call ends (its timeout, or the worker's will).
    */
-  private publishPerform(call: PendingCall, topic = call.topic): void {
+  private askWorker(call: PendingCall): void {
+    const inbox = this.getWorkerInbox(call);
+    if (!inbox) {
+      return;
+    }
+
+    this.publishTask(call, inbox, () => {
+      const askAgain = () => {
+        if (this.getWorkerInbox(call) === inbox) {
+          this.askWorker(call);
+        }
+      };
+      setTimeout(askAgain, RESUME_RETRY_MS);
+    });
+  }
+
+  private publishTask(
+    call: PendingCall,
+    topic: string,
+    onNobodyThere: () => void,
+  ): void {
     if (call.isDone) {
       return;
     }
 
-    const isResume = topic !== call.topic;
     const options = {
       qos: this.qos,
       properties: this.getPublishProperties(call),
     };
     this.connection.publish(topic, call.payload, options).then(
       (outcome) => {
-        if (outcome !== PublishOutcome.NoSubscribers) {
-          return;
-        }
-
-        if (!isResume) {
-          this.retryOrFail(call, new NoWorkerError(call.tid, NO_SUBSCRIBER));
-        } else {
-          // Its worker is not back yet: ask again until it is, or the call
-          // ends (its timeout, or the worker's will).
-          const askAgain = () => {
-            if (this.getWorkerInbox(call) === topic) {
-              this.publishPerform(call, topic);
-            }
-          };
-          setTimeout(askAgain, RESUME_RETRY_MS);
+        if (outcome === PublishOutcome.NoSubscribers) {
+          onNobodyThere();
         }
       },
       (error: unknown) => this.finish(call, toAetherError(call.tid, error)),
@@ -391,10 +407,22 @@ export class TaskCaller implements WatchedCaller {
     }
   }
 
+  /**
+   * The call follows one worker: the one assigned first (claim mode), else
+   * the first to answer, of any group. Replies of other workers are
+   * dropped (see stopDuplicateRun).
+   */
   private handleReply(call: PendingCall, message: WireMessage): void {
-    if (!this.isFromAssignedWorker(call, message)) {
+    if (call.workerId === undefined) {
+      call.bindWorker(message.client, message.group ?? '');
+    }
+
+    if (call.workerId !== message.client) {
+      this.stopDuplicateRun(call, message);
       return;
     }
+
+    call.lastHeardAt = Date.now();
 
     if (message.action === TaskAction.Status) {
       call.next({
@@ -418,29 +446,15 @@ export class TaskCaller implements WatchedCaller {
   }
 
   /**
-   * The call follows one worker: the one assigned first (claim mode), else
-   * the first to answer, of any group. Another worker of its group sending
-   * a status too (a task sent again) is told to stop; a worker of another
-   * group runs its own copy, whose replies this call drops, and which it
-   * leaves to run (see cancelStray).
+   * A second worker of the followed worker's group sending a status (the
+   * task was sent again) is told to stop. A worker of another group runs
+   * its own copy, which this call leaves to run (see cancelStray).
    */
-  private isFromAssignedWorker(call: PendingCall, message: WireMessage) {
-    const group = message.group ?? '';
-    if (call.workerId === undefined) {
-      call.bindWorker(message.client, group);
-      return true;
-    }
-
-    if (call.workerId === message.client) {
-      call.lastHeardAt = Date.now();
-      return true;
-    }
-
-    if (call.group === group && message.action === TaskAction.Status) {
+  private stopDuplicateRun(call: PendingCall, message: WireMessage): void {
+    const isSameGroup = call.group === (message.group ?? '');
+    if (isSameGroup && message.action === TaskAction.Status) {
       this.sendControl(message.client, call.tid, InboxAction.Cancel);
     }
-
-    return false;
   }
 
   /**
@@ -516,7 +530,7 @@ export class TaskCaller implements WatchedCaller {
   }
 
   ask(call: PendingCall): void {
-    this.publishPerform(call, this.getWorkerInbox(call));
+    this.askWorker(call);
   }
 
   lose(call: PendingCall, workerId: string): void {
@@ -571,7 +585,7 @@ export class TaskCaller implements WatchedCaller {
 
     this.logger.debug?.(`Sending ${call.tid} again in ${delay} ms`);
     this.assigner.forget(call.tid);
-    call.resendAfter(delay, () => this.publishPerform(call));
+    call.resendAfter(delay, () => this.sendTask(call));
   }
 
   /**
@@ -586,9 +600,8 @@ export class TaskCaller implements WatchedCaller {
   private resumeAll(): void {
     const reconnectedAt = Date.now();
     for (const call of this.pending.values()) {
-      const inbox = this.getWorkerInbox(call);
-      if (inbox) {
-        this.publishPerform(call, inbox);
+      if (call.workerId) {
+        this.askWorker(call);
       } else {
         call.restartReceiptTimer();
       }
@@ -661,8 +674,6 @@ export class TaskCaller implements WatchedCaller {
     return this.connection.close();
   }
 }
-
-const NO_SUBSCRIBER = 'the broker says nobody subscribes to its topic';
 
 function toAetherError(tid: string, error: unknown): AetherError {
   return error instanceof AetherError
