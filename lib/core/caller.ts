@@ -124,7 +124,7 @@ export class TaskCaller implements WatchedCaller {
       onStatus,
       onConnect: (isFirst) => {
         if (!isFirst) {
-          this.resumeAll();
+          this.askWorkersAfterReconnect();
         }
       },
     });
@@ -311,7 +311,7 @@ export class TaskCaller implements WatchedCaller {
    * may not have subscribed again yet, so it is asked again until it has,
    * or the call ends (its timeout, or the worker's will).
    */
-  private askWorker(call: PendingCall): void {
+  askWorker(call: PendingCall): void {
     const inbox = this.getWorkerInbox(call);
     if (!inbox) {
       return;
@@ -529,11 +529,7 @@ export class TaskCaller implements WatchedCaller {
     }
   }
 
-  ask(call: PendingCall): void {
-    this.askWorker(call);
-  }
-
-  lose(call: PendingCall, workerId: string): void {
+  failWorkerLost(call: PendingCall, workerId: string): void {
     this.logger.warn(`Worker ${workerId} went offline during ${call.tid}`);
     this.retryOrFail(call, new WorkerLostError(call.tid, workerId));
   }
@@ -597,7 +593,7 @@ export class TaskCaller implements WatchedCaller {
    * when the call allows) at its receipt timeout, which starts anew so
    * that a worker that has the task can say so once it is back.
    */
-  private resumeAll(): void {
+  private askWorkersAfterReconnect(): void {
     const reconnectedAt = Date.now();
     for (const call of this.pending.values()) {
       if (call.workerId) {
@@ -621,7 +617,7 @@ export class TaskCaller implements WatchedCaller {
 
     for (const call of this.pending.values()) {
       if (call.workerId && call.lastHeardAt < since) {
-        this.ask(call);
+        this.askWorker(call);
       }
     }
   }

@@ -7,14 +7,15 @@ export interface WatchedCaller {
   readonly isClosed: boolean;
   callsOf(workerId: string): Iterable<PendingCall>;
   /** Asks the worker where the call stands (a resend to its inbox). */
-  ask(call: PendingCall): void;
+  askWorker(call: PendingCall): void;
   /** Ends or retries the call: its worker is gone. */
-  lose(call: PendingCall, workerId: string): void;
+  failWorkerLost(call: PendingCall, workerId: string): void;
 }
 
 // How long after a will (or a reconnect) the caller looks again, and how
 // long a worker has to answer when asked after a broker restart.
-const WILL_CONFIRM_MS = 500;
+/** How long a will waits to be confirmed (shared with the worker). */
+export const WILL_CONFIRM_MS = 500;
 const RESUME_GRACE_MS = 2000;
 
 /**
@@ -42,7 +43,8 @@ export class LostWorkerWatch {
 
   private askAfterReconnect(workerId: string, willAt: number): void {
     setTimeout(() => {
-      if (this.caller.isClosed) {
+      const hasSilentCalls = this.getSilentCalls(workerId, willAt).length > 0;
+      if (this.caller.isClosed || !hasSilentCalls) {
         return;
       }
 
@@ -52,7 +54,7 @@ export class LostWorkerWatch {
       }
 
       for (const call of this.getSilentCalls(workerId, willAt)) {
-        this.caller.ask(call);
+        this.caller.askWorker(call);
       }
 
       const check = () => this.loseSilentCalls(workerId, willAt);
@@ -68,7 +70,7 @@ export class LostWorkerWatch {
 
   private loseSilentCalls(workerId: string, willAt: number): void {
     for (const call of this.getSilentCalls(workerId, willAt)) {
-      this.caller.lose(call, workerId);
+      this.caller.failWorkerLost(call, workerId);
     }
   }
 }

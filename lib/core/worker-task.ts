@@ -141,6 +141,8 @@ export class WorkerTask {
       return;
     }
 
+    // Nothing reached the caller yet: send the receipt as a first reply,
+    // ahead of anything held back by flow control.
     this.hasReplied = false;
     this.sendReceipt();
   }

@@ -17,6 +17,7 @@ import {
 } from './errors.js';
 import { FixedDelayQueue } from './fixed-delay-queue.js';
 import { ThrottledWarning, type AetherLogger } from './logger.js';
+import { WILL_CONFIRM_MS } from './lost-worker-watch.js';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_CONTEXT,
@@ -59,7 +60,6 @@ const RECENT_COMPLETIONS = 2048;
 const RESEND_AGAIN_MS = 1000;
 // A will is acted on after this long, once it is clear that the broker
 // itself did not go away (it sends every will when it shuts down).
-const WILL_CONFIRM_MS = 500;
 
 /**
  * The worker side, framework-free: subscribes each route as its group
@@ -191,7 +191,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
    * Replies sent while the broker was away may be lost with it: tell each
    * caller where its running task stands (the connect hook calls this at
    * once and again a little later, for a caller that reconnects after this
-   * worker). Callers that know their worker ask too (TaskCaller.resumeAll).
+   * worker). Callers that know their worker ask too (TaskCaller.askWorkersAfterReconnect).
    */
   private resendStatuses(): void {
     for (const task of this.active.values()) {
@@ -251,7 +251,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       return;
     }
 
-    if (this.resume(parsed.tid, message) || this.isClosing) {
+    if (this.answerRepeatedTask(parsed.tid, message) || this.isClosing) {
       return;
     }
 
@@ -291,7 +291,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   }
 
   /** A tid seen before: answer where it stands, never run it again. */
-  private resume(tid: string, request: WireMessage): boolean {
+  private answerRepeatedTask(tid: string, request: WireMessage): boolean {
     // Running counts even past the dedup window: one run per tid at once.
     const running = this.active.get(tid);
     if (running) {
@@ -357,7 +357,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
         this.cancel(tid, message.client);
         return;
       case TaskAction.Perform:
-        this.resume(tid, message);
+        this.answerRepeatedTask(tid, message);
         return;
       default:
         this.malformed.warn(

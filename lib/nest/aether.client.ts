@@ -59,6 +59,7 @@ export class AetherClient extends ClientProxy<AetherStatusEvents, string> {
     pattern: AetherPattern,
     data: TInput,
   ): Observable<TResult> {
+    // Nest's send() answers these with InvalidMessageException: keep it.
     if (pattern == null || data == null) {
       return super.send<TResult, TInput>(pattern, data);
     }
@@ -69,6 +70,7 @@ export class AetherClient extends ClientProxy<AetherStatusEvents, string> {
     });
   }
 
+  // Overridden only to type the pattern as an AetherPattern.
   override emit<TResult = void, TInput = unknown>(
     pattern: AetherPattern,
     data: TInput,
