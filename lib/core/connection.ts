@@ -10,9 +10,12 @@ import type {
 
 import { describeError } from './codec.js';
 import {
-  CHECK_CLIENT_ID,
+  describeSilence,
+  isUnsupportedProtocol,
+  readRefusal,
+} from './connect-failures.js';
+import {
   ConnectionClosedError,
-  ConnectionRefusedError,
   NotConnectedError,
   NotAuthorizedError,
   PayloadTooLargeError,
@@ -51,22 +54,11 @@ export interface Will {
   payload: string;
 }
 
-// MQTT 5 reason codes (MQTT 5.0 spec, 2.4) and MQTT 3.1.1 return codes
-// (3.2.2.3) that mean "this client will never be let in": for its
-// credentials, or for its client id.
-const CREDENTIAL_REFUSALS = new Set([4, 5, 134, 135, 138, 140]);
-const CLIENT_ID_REFUSALS = new Set([2, 133]);
-const UNSUPPORTED_PROTOCOL_CODES = new Set([1, 132]);
 const NO_MATCHING_SUBSCRIBERS = 0x10;
 const NOT_AUTHORIZED = 0x87;
 /** SUBACK codes from here up refuse the subscription. */
 export const SUBACK_FAILURE = 0x80;
 const GRACEFUL_END_MS = 2000;
-// Socket errors that mean nothing answered at that address, and those of
-// a TLS handshake, as MQTT.js passes them on from Node.
-const NETWORK_ERRORS =
-  /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EAI_AGAIN/;
-const TLS_ERRORS = /certificate|SSL|TLS|self.signed|alert/i;
 const END_POLL_MS = 20;
 // MQTT 5 (3.1.2.11.3): absent from CONNACK, the receive maximum is 65,535.
 const DEFAULT_RECEIVE_MAXIMUM = 65_535;
@@ -143,13 +135,10 @@ export class MqttConnection {
     return new Promise((resolve, reject) => {
       const connectTimeout =
         this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
-      const timer = setTimeout(() => {
-        const why =
-          `no answer within ${connectTimeout} ms` +
-          (this.lastError ? ` (last error: ${this.lastError})` : '');
-        const nextStep = this.describeNextStep(connectTimeout);
-        fail(new ConnectionRefusedError(this.url, why, nextStep));
-      }, connectTimeout);
+      const timer = setTimeout(
+        () => fail(describeSilence(this.url, connectTimeout, this.lastError)),
+        connectTimeout,
+      );
 
       const settle = () => {
         clearTimeout(timer);
@@ -214,19 +203,8 @@ export class MqttConnection {
         return;
       }
 
-      const isRefusal =
-        code !== undefined &&
-        (CREDENTIAL_REFUSALS.has(code) || CLIENT_ID_REFUSALS.has(code));
-      if (isRefusal) {
-        const nextStep = CLIENT_ID_REFUSALS.has(code)
-          ? CHECK_CLIENT_ID
-          : undefined;
-        const refusal = new ConnectionRefusedError(
-          this.url,
-          error.message,
-          nextStep,
-          true,
-        );
+      const refusal = readRefusal(this.url, code, error.message);
+      if (refusal) {
         this.logger.error(refusal.message);
         onRefused(refusal);
         return;
@@ -271,8 +249,7 @@ export class MqttConnection {
   /** Only when no version was asked for, and before any success. */
   private canFallBack(code: number | undefined): boolean {
     return (
-      code !== undefined &&
-      UNSUPPORTED_PROTOCOL_CODES.has(code) &&
+      isUnsupportedProtocol(code) &&
       this.options.protocolVersion === undefined &&
       this.protocolVersion === 5 &&
       !this.hasConnected
@@ -336,29 +313,6 @@ export class MqttConnection {
     ) {
       this.noSubscriberIds.add(packet.messageId);
     }
-  }
-
-  /** No CONNACK in time: what the last socket error says to check. */
-  private describeNextStep(connectTimeout: number): string {
-    const error = this.lastError ?? '';
-    if (NETWORK_ERRORS.test(error)) {
-      return (
-        `Is a broker running there? Check the url option (or MQTT_URL) ` +
-        `and that the broker listens on that host and port.`
-      );
-    }
-
-    if (TLS_ERRORS.test(error)) {
-      return (
-        `Check the TLS options: ca must be the PEM text of the CA that ` +
-        `signed the broker's certificate, and cert and key the client's.`
-      );
-    }
-
-    return (
-      `Check that the url points at an MQTT listener, or raise ` +
-      `connectTimeout (${connectTimeout} ms) for a slow broker.`
-    );
   }
 
   private noteError(error: Error): void {
