@@ -64,9 +64,8 @@ const RECENT_PATTERNS = 256;
 // How often a call that waits for a worker sends its task again.
 const WAIT_RESEND_MS = 500;
 // After a reconnect: how soon to ask a worker whose inbox nobody reads
-// yet (MQTT 5 says so), and when to ask the still silent ones again.
+// yet (MQTT 5 says so) again.
 const RESUME_RETRY_MS = 250;
-const RESUME_ASK_AGAIN_MS = [1000, 3000];
 const NO_SUBSCRIBER = 'the broker says nobody subscribes to its topic';
 
 /**
@@ -124,7 +123,7 @@ export class TaskCaller implements WatchedCaller {
       onStatus,
       onConnect: (isFirst) => {
         if (!isFirst) {
-          this.askWorkersAfterReconnect();
+          this.watch.askAfterOwnReconnect();
         }
       },
     });
@@ -276,6 +275,7 @@ export class TaskCaller implements WatchedCaller {
     return this.tidPrefix + this.tidCounter.toString(36);
   }
 
+  /** Throws InvalidInputError for input JSON cannot carry. */
   private encodePerform(tid: string, input: unknown, isEvent: boolean) {
     const message: WireMessage = {
       host: this.host,
@@ -521,6 +521,10 @@ export class TaskCaller implements WatchedCaller {
     this.sendControl(message.client, tid, InboxAction.Cancel);
   }
 
+  pendingCalls(): Iterable<PendingCall> {
+    return this.pending.values();
+  }
+
   *callsOf(workerId: string): Iterable<PendingCall> {
     for (const call of this.pending.values()) {
       if (call.workerId === workerId) {
@@ -582,44 +586,6 @@ export class TaskCaller implements WatchedCaller {
     this.logger.debug?.(`Sending ${call.tid} again in ${delay} ms`);
     this.assigner.forget(call.tid);
     call.resendAfter(delay, () => this.sendTask(call));
-  }
-
-  /**
-   * After a reconnect, each call whose worker is known asks it where the
-   * task stands: replies may have been lost with the broker. A call with
-   * no worker yet is not sent to the task topic again: MQTT.js re-sends an
-   * unacknowledged perform itself, a second copy would go to a second
-   * worker, and a copy the broker lost ends in AETHER_NO_WORKER (retried
-   * when the call allows) at its receipt timeout, which starts anew so
-   * that a worker that has the task can say so once it is back.
-   */
-  private askWorkersAfterReconnect(): void {
-    const reconnectedAt = Date.now();
-    for (const call of this.pending.values()) {
-      if (call.workerId) {
-        this.askWorker(call);
-      } else {
-        call.restartReceiptTimer();
-      }
-    }
-
-    // The worker may not have subscribed its inbox again yet, and on MQTT
-    // 3.1.1 nothing says so: ask the silent ones again a little later.
-    for (const delayMs of RESUME_ASK_AGAIN_MS) {
-      setTimeout(() => this.askSilent(reconnectedAt), delayMs);
-    }
-  }
-
-  private askSilent(since: number): void {
-    if (this.isClosed) {
-      return;
-    }
-
-    for (const call of this.pending.values()) {
-      if (call.workerId && call.lastHeardAt < since) {
-        this.askWorker(call);
-      }
-    }
   }
 
   private getWorkerInbox(call: PendingCall): string | undefined {

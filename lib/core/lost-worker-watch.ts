@@ -5,6 +5,7 @@ import type { PendingCall } from './pending-call.js';
 export interface WatchedCaller {
   readonly connection: MqttConnection;
   readonly isClosed: boolean;
+  pendingCalls(): Iterable<PendingCall>;
   callsOf(workerId: string): Iterable<PendingCall>;
   /** Asks the worker where the call stands (a resend to its inbox). */
   askWorker(call: PendingCall): void;
@@ -17,6 +18,8 @@ export interface WatchedCaller {
 /** How long a will waits to be confirmed (shared with the worker). */
 export const WILL_CONFIRM_MS = 500;
 const RESUME_GRACE_MS = 2000;
+// After the caller's own reconnect: when to ask silent workers again.
+const ASK_AGAIN_MS = [1000, 3000];
 
 /**
  * Turns workers' wills into lost calls. A will says a client vanished, but
@@ -28,6 +31,44 @@ const RESUME_GRACE_MS = 2000;
  */
 export class LostWorkerWatch {
   constructor(private readonly caller: WatchedCaller) {}
+
+  /**
+   * After the caller's own reconnect, each call whose worker is known asks
+   * it where the task stands: replies may have been lost with the broker.
+   * A call with no worker yet is not sent to the task topic again: MQTT.js
+   * re-sends an unacknowledged perform itself, a second copy would go to
+   * a second worker, and a copy the broker lost ends in AETHER_NO_WORKER
+   * (retried when the call allows) at its receipt timeout, which starts
+   * anew so that a worker that has the task can say so once it is back.
+   */
+  askAfterOwnReconnect(): void {
+    const reconnectedAt = Date.now();
+    for (const call of this.caller.pendingCalls()) {
+      if (call.workerId) {
+        this.caller.askWorker(call);
+      } else {
+        call.restartReceiptTimer();
+      }
+    }
+
+    // The worker may not have subscribed its inbox again yet, and on MQTT
+    // 3.1.1 nothing says so: ask the silent ones again a little later.
+    for (const delayMs of ASK_AGAIN_MS) {
+      setTimeout(() => this.askSilentSince(reconnectedAt), delayMs);
+    }
+  }
+
+  private askSilentSince(since: number): void {
+    if (this.caller.isClosed) {
+      return;
+    }
+
+    for (const call of this.caller.pendingCalls()) {
+      if (call.workerId && call.lastHeardAt < since) {
+        this.caller.askWorker(call);
+      }
+    }
+  }
 
   handleWill(workerId: string): void {
     const willAt = Date.now();

@@ -191,7 +191,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
    * Replies sent while the broker was away may be lost with it: tell each
    * caller where its running task stands (the connect hook calls this at
    * once and again a little later, for a caller that reconnects after this
-   * worker). Callers that know their worker ask too (TaskCaller.askWorkersAfterReconnect).
+   * worker). Callers that know their worker ask too (LostWorkerWatch).
    */
   private resendStatuses(): void {
     for (const task of this.active.values()) {
