@@ -49,9 +49,16 @@ export class ClaimOffers {
     this.worker.send(inbox, offer);
   }
 
-  /** The task the caller assigned to this worker, once. */
-  take(tid: string): WorkerTask | undefined {
+  /**
+   * The task its caller assigned to this worker, once. An assign from any
+   * other client (its payload names the sender) takes nothing.
+   */
+  take(tid: string, callerId: string): WorkerTask | undefined {
     const task = this.offers.get(tid);
+    if (task?.request.client !== callerId) {
+      return undefined;
+    }
+
     this.offers.delete(tid);
     return task;
   }

@@ -351,7 +351,7 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
   private handleInbox(tid: string, message: WireMessage): void {
     switch (message.action) {
       case InboxAction.Assign:
-        this.takeOffer(tid);
+        this.takeOffer(tid, message.client);
         return;
       case InboxAction.Cancel:
         this.cancel(tid, message.client);
@@ -366,8 +366,8 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
     }
   }
 
-  private takeOffer(tid: string): void {
-    const task = this.offers.take(tid);
+  private takeOffer(tid: string, callerId: string): void {
+    const task = this.offers.take(tid, callerId);
     if (task && !this.isClosing && !this.seen.has(tid)) {
       this.accept(task);
     }

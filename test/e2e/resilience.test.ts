@@ -195,6 +195,51 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     assert.deepEqual(seen.aborted, []);
   });
 
+  it("takes an assign only from the task's caller (claim mode)", async () => {
+    const union = createUnion('r');
+    const worker = await startWorker(
+      { url: broker.url, union, groupMode: 'claim' },
+      [QuietController],
+    );
+    open.push(worker.app);
+
+    // A hand-made caller, to hold back its assign while a stranger sends
+    // one first.
+    const caller = await mqtt.connectAsync(broker.url);
+    open.push({ close: () => caller.endAsync() });
+    const tid = 'a1';
+    const inbox = `${union}/inbox/real-caller/${tid}`;
+    const offered = new Promise<void>((resolve) =>
+      caller.on('message', () => resolve()),
+    );
+    await caller.subscribeAsync(inbox, { qos: 1 });
+    const wire = (client: string, action: string, extra = {}) =>
+      JSON.stringify({
+        host: 'h',
+        client,
+        action,
+        status: action === 'perform' ? 'initialized' : 'assigned',
+        progress: 0,
+        data: { ms: 1 },
+        ...extra,
+      });
+    const perform = `${union}/jobs/quiet/x/${tid}/perform`;
+    await caller.publishAsync(
+      perform,
+      wire('real-caller', 'perform', { reply: inbox }),
+      { qos: 1 },
+    );
+    await offered;
+
+    const workerInbox = `${union}/inbox/${worker.workerId}/${tid}`;
+    await caller.publishAsync(workerInbox, wire('stranger', 'assign'));
+    await delay(300);
+    assert.deepEqual(seen.started, [], "a stranger's assign ran it");
+
+    await caller.publishAsync(workerInbox, wire('real-caller', 'assign'));
+    await eventually(() => seen.started.length === 1, 'the caller assigned');
+  });
+
   it('fails fast when the broker says nobody subscribes (0x10)', async () => {
     const client = createClient({ url: broker.url, union: createUnion() });
     open.push(client);
