@@ -46,14 +46,15 @@ import { TaskTopicListener } from './task-topic-listener.js';
 import {
   assertTopicLevel,
   getInboxFilter,
+  getInboxPrefix,
   getInboxTopic,
-  getLastLevel,
   getOfflineFilter,
+  getOfflinePrefix,
   getOfflineTopic,
   getTaskTopic,
-  hasFourLevels,
   isTopicLevel,
   parseTaskTopic,
+  readLastLevelUnder,
   TaskAction,
   type TaskAddress,
 } from './topics.js';
@@ -115,8 +116,8 @@ export class TaskCaller implements WatchedCaller {
       options.context ?? DEFAULT_CONTEXT,
       'context',
     );
-    this.inboxPrefix = getInboxTopic(this.union, '', '').slice(0, -1);
-    this.offlinePrefix = getOfflineTopic(this.union, '');
+    this.inboxPrefix = getInboxPrefix(this.union);
+    this.offlinePrefix = getOfflinePrefix(this.union);
     this.malformed = new ThrottledWarning(logger);
     this.connection = new MqttConnection(options, 'caller', logger, {
       onMessage: (topic, payload) => this.handleMessage(topic, payload),
@@ -375,13 +376,19 @@ export class TaskCaller implements WatchedCaller {
     }
 
     const message = decoded.message;
-    if (topic.startsWith(this.inboxPrefix) && hasFourLevels(topic)) {
-      this.handleInbox(getLastLevel(topic), message);
-    } else if (topic.startsWith(this.offlinePrefix) && hasFourLevels(topic)) {
-      this.watch.handleWill(getLastLevel(topic));
-    } else {
-      this.handleTaskTopic(topic, message);
+    const tid = readLastLevelUnder(topic, this.inboxPrefix);
+    if (tid !== undefined) {
+      this.handleInbox(tid, message);
+      return;
     }
+
+    const offlineClient = readLastLevelUnder(topic, this.offlinePrefix);
+    if (offlineClient !== undefined) {
+      this.watch.handleWill(offlineClient);
+      return;
+    }
+
+    this.handleTaskTopic(topic, message);
   }
 
   private handleInbox(tid: string, message: WireMessage): void {

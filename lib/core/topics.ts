@@ -164,12 +164,34 @@ export function parseTaskTopic(topic: string): TaskTopic | undefined {
   return { union, job, task, context, tid, action };
 }
 
+/** What every inbox topic of the union starts with. */
+export function getInboxPrefix(union: string): string {
+  return `${union}/inbox/`;
+}
+
+/** What every offline topic (will) of the union starts with. */
+export function getOfflinePrefix(union: string): string {
+  return getOfflineTopic(union, '');
+}
+
 /**
- * Inbox and offline topics have four levels, task topics six. A prefix
- * alone would take the perform of a job named `inbox` or `system` for an
- * inbox message or a will.
+ * The last level of an inbox or offline topic under `prefix`, a tid or a
+ * client id; undefined for any other topic. Those topics have four
+ * levels and task topics six: a prefix alone would take the perform of a
+ * job named `inbox` or `system` for an inbox message or a will.
  */
-export function hasFourLevels(topic: string): boolean {
+export function readLastLevelUnder(
+  topic: string,
+  prefix: string,
+): string | undefined {
+  if (!topic.startsWith(prefix) || !hasFourLevels(topic)) {
+    return undefined;
+  }
+
+  return topic.slice(topic.lastIndexOf('/') + 1);
+}
+
+function hasFourLevels(topic: string): boolean {
   let slashes = 0;
   for (
     let at = topic.indexOf('/');
@@ -183,9 +205,4 @@ export function hasFourLevels(topic: string): boolean {
   }
 
   return slashes === 3;
-}
-
-/** The last level of an inbox or offline topic: a tid or a client id. */
-export function getLastLevel(topic: string): string {
-  return topic.slice(topic.lastIndexOf('/') + 1);
 }

@@ -34,15 +34,15 @@ import { RecentMap } from './recent-map.js';
 import {
   assertTopicLevel,
   getInboxFilter,
-  getInboxTopic,
-  getLastLevel,
+  getInboxPrefix,
   getOfflineFilter,
+  getOfflinePrefix,
   getOfflineTopic,
   getOnlineTopic,
   getTaskTopic,
-  hasFourLevels,
   isInboxTopic,
   parseTaskTopic,
+  readLastLevelUnder,
   TaskAction,
 } from './topics.js';
 import { ClaimOffers, type OfferingWorker } from './claim-offers.js';
@@ -109,8 +109,8 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       (task) => task.sendReceipt(),
     );
     this.seen = new RecentMap(options.dedupWindow ?? DEFAULT_DEDUP_WINDOW);
-    this.inboxPrefix = getInboxTopic(this.union, '', '').slice(0, -1);
-    this.offlinePrefix = getOfflineTopic(this.union, '');
+    this.inboxPrefix = getInboxPrefix(this.union);
+    this.offlinePrefix = getOfflinePrefix(this.union);
     this.malformed = new ThrottledWarning(logger);
     this.droppedTasks = new ThrottledWarning(logger);
     this.handlerMisuse = new ThrottledWarning(logger);
@@ -227,13 +227,15 @@ export class TaskWorker implements TaskOwner, OfferingWorker {
       message.reply = responseTopic;
     }
 
-    if (topic.startsWith(this.inboxPrefix) && hasFourLevels(topic)) {
-      this.handleInbox(getLastLevel(topic), message);
+    const tid = readLastLevelUnder(topic, this.inboxPrefix);
+    if (tid !== undefined) {
+      this.handleInbox(tid, message);
       return;
     }
 
-    if (topic.startsWith(this.offlinePrefix) && hasFourLevels(topic)) {
-      this.handleOffline(getLastLevel(topic));
+    const offlineClient = readLastLevelUnder(topic, this.offlinePrefix);
+    if (offlineClient !== undefined) {
+      this.handleOffline(offlineClient);
       return;
     }
 
