@@ -37,6 +37,7 @@ import {
   createClient,
   createUnion,
   delay,
+  eventually,
   getCompletion,
   type StartedWorker,
 } from '../support/nest-apps.js';
@@ -217,18 +218,6 @@ function countDenied(broker: MosquittoBroker): number {
 
 function mqttName(protocolVersion: 4 | 5): string {
   return protocolVersion === 5 ? 'MQTT 5' : 'MQTT 3.1.1';
-}
-
-async function eventually(check: () => boolean, what: string) {
-  for (let attempt = 0; attempt < 100; attempt += 1) {
-    if (check()) {
-      return;
-    }
-
-    await delay(20);
-  }
-
-  assert.fail(`Timed out waiting until ${what}.\n${logs.describe()}`);
 }
 
 async function connectRaw(
@@ -426,6 +415,8 @@ describe('access rights through the transport (Mosquitto acl_file)', () => {
     await eventually(
       () => logs.errors().some((line) => line.includes(idle)),
       'the outsider logged its refused idle announcement',
+      2000,
+      () => logs.describe(),
     );
     const complaint = logs.errors().find((line) => line.includes(idle));
     assert.match(complaint ?? '', /AETHER_NOT_AUTHORIZED/);
@@ -466,7 +457,12 @@ describe('access rights through the transport (Mosquitto acl_file)', () => {
     // the snoop after anything of the caller's it would have been sent.
     const marker = `${union}/inbox/${snoopId}/marker`;
     await snoop.publishAsync(marker, '{}', { qos: 1 });
-    await eventually(() => snooped.includes(marker), 'the marker arrived');
+    await eventually(
+      () => snooped.includes(marker),
+      'the marker arrived',
+      2000,
+      () => logs.describe(),
+    );
     // Without the ACL it would have read every reply twice (both filters
     // match) and the task itself.
     assert.deepEqual(snooped, [marker]);
@@ -548,10 +544,9 @@ describe('access rights through the transport (Mosquitto acl_file)', () => {
 
     it("lets a user of union A drop union B's tasks in B's group", async () => {
       const { unionB, login } = await startTwoUnions();
-      const builderB = await startWorker(
-        { ...login('builderB'), union: unionB },
-        [ReportController],
-      );
+      await startWorker({ ...login('builderB'), union: unionB }, [
+        ReportController,
+      ]);
       // In union B's default group: the broker grants the subscription
       // and gives it turns, which it then drops.
       const intruder = await startWorker(
@@ -638,6 +633,8 @@ describe('refused credentials', { concurrency: true }, () => {
       await eventually(
         () => countRefusals(broker) === attempts,
         `the broker logged ${attempts} refusals`,
+        2000,
+        () => logs.describe(),
       );
       await delay(NO_RETRY_WATCH_MS);
       assert.equal(countRefusals(broker), attempts, broker.logs());

@@ -13,7 +13,6 @@ import {
   AetherFailureCode,
   AetherRecord,
   AetherStatus,
-  type AetherClient,
   type AetherContext,
   type AetherEvent,
 } from '../../lib/index.js';
@@ -26,9 +25,9 @@ import {
   createClient,
   createUnion,
   delay,
+  eventually,
   getCompletion,
   startWorker,
-  type StartedWorker,
 } from '../support/nest-apps.js';
 
 /** What the handlers saw, per test. */
@@ -109,18 +108,6 @@ function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function eventually(check: () => boolean, what: string) {
-  for (let attempt = 0; attempt < 150; attempt += 1) {
-    if (check()) {
-      return;
-    }
-
-    await delay(20);
-  }
-
-  assert.fail(`Timed out waiting until ${what}`);
-}
-
 describe('no task left hanging (Mosquitto, MQTT 5)', () => {
   let broker: MosquittoBroker;
   const open: Array<{ close(): unknown }> = [];
@@ -158,10 +145,14 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
       .send('jobs/wait', { ms: 10_000 })
       .subscribe((event) => events.push(event));
 
-    await eventually(() => events.length > 0, 'the task started');
+    await eventually(() => events.length > 0, 'the task started', 3000);
     subscription.unsubscribe();
 
-    await eventually(() => seen.aborted.length === 1, 'the handler aborted');
+    await eventually(
+      () => seen.aborted.length === 1,
+      'the handler aborted',
+      3000,
+    );
     assert.equal(seen.started.length, 1, 'no other worker ran it');
   });
 
@@ -175,7 +166,7 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
         complete: resolve,
       }),
     );
-    await eventually(() => events.length > 0, 'the task started');
+    await eventually(() => events.length > 0, 'the task started', 3000);
 
     const stranger = await mqtt.connectAsync(broker.url);
     const cancel = {
@@ -237,7 +228,11 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     assert.deepEqual(seen.started, [], "a stranger's assign ran it");
 
     await caller.publishAsync(workerInbox, wire('real-caller', 'assign'));
-    await eventually(() => seen.started.length === 1, 'the caller assigned');
+    await eventually(
+      () => seen.started.length === 1,
+      'the caller assigned',
+      3000,
+    );
   });
 
   it('fails fast when the broker says nobody subscribes (0x10)', async () => {
@@ -390,7 +385,11 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     });
     const quick = collect(client.send('jobs/wait', { ms: 100 }));
     const queued = collect(client.send('jobs/wait', { ms: 100 }));
-    await eventually(() => seen.started.length === 1, 'the first started');
+    await eventually(
+      () => seen.started.length === 1,
+      'the first started',
+      3000,
+    );
 
     // The second close() must not return before the first is done.
     const first = worker.server.close();
@@ -410,7 +409,7 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
   it('fails a task still running past the shutdown grace', async () => {
     const { worker, client } = await setUp({ shutdownGrace: 200 });
     const long = collect(client.send('jobs/wait', { ms: 10_000 }));
-    await eventually(() => seen.started.length === 1, 'the task started');
+    await eventually(() => seen.started.length === 1, 'the task started', 3000);
 
     await worker.app.close();
     const failed = getCompletion(await long);
@@ -433,11 +432,11 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
       next: (event) => events.push(event),
       error: (error: Error & { code?: string }) => (failure = error),
     });
-    await eventually(() => events.length >= 2, 'the task is running');
+    await eventually(() => events.length >= 2, 'the task is running', 3000);
 
     const killedAt = Date.now();
     doomed.process.kill('SIGKILL');
-    await eventually(() => failure !== undefined, 'the caller was told');
+    await eventually(() => failure !== undefined, 'the caller was told', 3000);
     assert.equal(failure?.code, AetherErrorCode.WorkerLost);
     assert.ok(Date.now() - killedAt < 3000);
   });
@@ -460,7 +459,7 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
         complete: resolve,
       }),
     );
-    await eventually(() => events.length >= 2, 'the task is running');
+    await eventually(() => events.length >= 2, 'the task is running', 3000);
 
     const first = (events[1].data as { workerId: string }).workerId;
     workers.find((w) => w.workerId === first)?.process.kill('SIGKILL');
@@ -479,7 +478,7 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
     await collect(client.send('jobs/wait', { ms: 1 }));
 
     const inFlight = collect(client.send('jobs/wait', { ms: 800 }));
-    await eventually(() => seen.started.length === 2, 'the task started');
+    await eventually(() => seen.started.length === 2, 'the task started', 3000);
     await broker.restart();
 
     const completion = getCompletion(await inFlight);
@@ -540,7 +539,7 @@ describe('no task left hanging (Mosquitto, MQTT 5)', () => {
   it('ends tasks in flight when the client closes', async () => {
     const { client } = await setUp();
     const pending = collectError(client.send('jobs/wait', { ms: 5000 }));
-    await eventually(() => seen.started.length === 1, 'the task started');
+    await eventually(() => seen.started.length === 1, 'the task started', 3000);
 
     await Promise.all([client.close(), client.close()]);
     const error = await pending;
@@ -578,7 +577,7 @@ describe('replies lost with the broker (Mosquitto)', () => {
 
     const started = Date.now();
     const result = collect(client.send('jobs/wait', { ms: 300 }));
-    await eventually(() => seen.started.length === 1, 'the task started');
+    await eventually(() => seen.started.length === 1, 'the task started', 3000);
     await delay(100); // its first status reaches the caller
 
     // Frozen, the broker takes the completion into its socket buffer and
@@ -631,7 +630,11 @@ describe('flow control (Mosquitto, receive maximum 1)', () => {
     const chatty = [1, 2].map(() =>
       collect(flooded.send('jobs/chatty', { statuses: 4000, ms: 10 })),
     );
-    await eventually(() => seen.started.length === 2, 'both chatty started');
+    await eventually(
+      () => seen.started.length === 2,
+      'both chatty started',
+      3000,
+    );
     const waiting = Array.from({ length: 6 }, () =>
       collect(client.send('jobs/chatty', { statuses: 0, ms: 1 })),
     );

@@ -29,23 +29,11 @@ import {
   createClient,
   createUnion,
   delay,
+  eventually,
   getCompletion,
   startWorkers,
   type StartedWorker,
 } from '../support/nest-apps.js';
-
-/** Polls until `check` holds, for state that settles after a call ends. */
-async function eventually(check: () => boolean, what: string) {
-  for (let attempt = 0; attempt < 100; attempt += 1) {
-    if (check()) {
-      return;
-    }
-
-    await delay(20);
-  }
-
-  assert.fail(`Timed out waiting until ${what}`);
-}
 
 for (const kind of BROKER_KINDS) {
   describe(`the transport on ${kind}`, () => {
@@ -79,7 +67,7 @@ for (const kind of BROKER_KINDS) {
 
       const tids = results.map((events) => getCompletion(events).tid);
       assert.equal(new Set(tids).size, 30);
-      await eventually(() => runs.length === 60, 'both groups ran all');
+      await eventually(() => runs.length === 60, 'both groups ran all', 2000);
 
       for (const group of [`${union}_jobs_workgroup`, 'audit']) {
         const ran = runs.filter((run) => run.group === group);
@@ -109,7 +97,11 @@ for (const kind of BROKER_KINDS) {
       const events = await collect(client.send('jobs/audited', {}));
       assert.deepEqual(getCompletion(events).data, { done: true });
 
-      await eventually(() => audits.length === 1, 'the audit ran to its end');
+      await eventually(
+        () => audits.length === 1,
+        'the audit ran to its end',
+        2000,
+      );
       assert.deepEqual(audits, [
         { tid: getCompletion(events).tid, aborted: false },
       ]);
@@ -205,7 +197,7 @@ for (const kind of BROKER_KINDS) {
         }),
       );
 
-      await eventually(() => events.length === 1, 'the event arrived');
+      await eventually(() => events.length === 1, 'the event arrived', 2000);
       await delay(200);
       assert.equal(events.length, 1, 'exactly one worker got the event');
       assert.deepEqual(events[0].input, { note: 1 });

@@ -102,3 +102,28 @@ export function getCompletion(events: AetherEvent[]) {
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+const POLL_MS = 20;
+
+/**
+ * Polls every 20 ms until `check` holds, for state that settles after a
+ * call ends; fails after `timeoutMs` of polling, with `detail()` in the
+ * message.
+ */
+export async function eventually(
+  check: () => boolean,
+  what: string,
+  timeoutMs: number,
+  detail: () => string = () => '',
+): Promise<void> {
+  for (let waited = 0; waited < timeoutMs; waited += POLL_MS) {
+    if (check()) {
+      return;
+    }
+
+    await delay(POLL_MS);
+  }
+
+  const more = detail();
+  throw new Error(`Timed out waiting until ${what}.${more && `\n${more}`}`);
+}
