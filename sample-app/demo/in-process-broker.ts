@@ -3,7 +3,8 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 /** An aedes broker inside this process: MQTT 3.1.1, no `$share`. */
 export interface InProcessBroker {
   /** `mqtt://127.0.0.1:PORT`. */
-  url: string;
+  readonly url: string;
+  readonly port: number;
   /** Disconnects every client, then stops listening; safe to call twice. */
   close(): Promise<void>;
 }
@@ -11,6 +12,7 @@ export interface InProcessBroker {
 /**
  * Starts aedes on a free loopback port. It is loaded only here, so that a
  * sample run against a real broker (MQTT_URL) does not need it installed.
+ * The tests and the bench start theirs with this too.
  */
 export async function startInProcessBroker(): Promise<InProcessBroker> {
   const { Aedes } = await import('aedes');
@@ -27,19 +29,27 @@ export async function startInProcessBroker(): Promise<InProcessBroker> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const { port } = server.address() as AddressInfo;
 
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= new Promise<void>((resolve) => {
-      // server.close() waits for every connection, so clients go first.
-      server.close(() => resolve());
-      broker.close(() => sockets.forEach((socket) => socket.destroy()));
-    });
+    closing ??= (async () => {
+      // server.close() calls back only once every connection has ended,
+      // so the broker drops its clients first.
+      const serverClosed = new Promise<void>((resolve) =>
+        server.close(() => resolve()),
+      );
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await serverClosed;
+    })();
     return closing;
   };
 
-  return { url: `mqtt://127.0.0.1:${port}`, close };
+  return { url: `mqtt://127.0.0.1:${port}`, port, close };
 }
