@@ -61,6 +61,7 @@ import {
 
 const RECENT_EVENTS = 1024;
 const RECENT_CANCELS = 1024;
+const RECENT_COMPLETIONS = 1024;
 const RECENT_PATTERNS = 256;
 // How often a call that waits for a worker sends its task again.
 const WAIT_RESEND_MS = 500;
@@ -92,7 +93,7 @@ export class TaskCaller implements WatchedCaller {
   );
   private readonly cancelled = new RecentMap<true>(RECENT_CANCELS);
   /** Per call that completed, the group of the worker it followed. */
-  private readonly completedIn = new RecentMap<string>(RECENT_CANCELS);
+  private readonly completedIn = new RecentMap<string>(RECENT_COMPLETIONS);
   private readonly malformed: ThrottledWarning;
   // Workers remember tids to run none twice, across all their callers: 48
   // random bits keep two callers' tids apart (24 met once in 16 million

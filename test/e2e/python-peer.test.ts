@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
+
+import type { WireMessage } from '../../lib/core/codec.js';
 import { startMosquitto } from '../support/mosquitto.js';
 import type { MosquittoBroker } from '../support/mosquitto.js';
 import { PeerExitCode, startPythonPeer } from '../support/python-peer.js';
@@ -11,15 +13,6 @@ import type { PeerEvent, PythonPeer } from '../support/python-peer.js';
 
 const JOB = 'worker';
 const TASK = 'collect';
-
-interface Payload {
-  host: string;
-  client: string;
-  action: string;
-  status: string;
-  progress: number;
-  data: unknown;
-}
 
 describe('Python AetherMagic peer on Mosquitto', () => {
   let broker: MosquittoBroker;
@@ -196,14 +189,14 @@ function sentTids(peer: PythonPeer): string[] {
     .map((event) => String(event.tid));
 }
 
-function repliesFor(peer: PythonPeer, tid: string): Payload[] {
+function repliesFor(peer: PythonPeer, tid: string): WireMessage[] {
   return peer.events
     .filter((event) => event.event === 'status' || event.event === 'complete')
     .filter((event) => event.tid === tid)
-    .map((event) => event.payload as Payload);
+    .map((event) => event.payload as WireMessage);
 }
 
-function assertWellFormed(replies: Payload[], workerId: string): void {
+function assertWellFormed(replies: WireMessage[], workerId: string): void {
   assert.ok(replies.length > 0, 'no reply at all');
 
   for (const reply of replies) {
